@@ -18,7 +18,7 @@ type Metadata struct {
 
 	// PrevHash is the Hash of the previous event of the same stream ("" for revision 0).
 	PrevHash string `json:"prevHash"`
-	// Hash is the SHA-256 (hex) of the event's canonical encoding; see Hash in hash.go.
+	// Hash is the SHA-256 (hex) of the event's canonical encoding; see HashEvent in hash.go.
 	Hash string `json:"hash"`
 
 	// Recorded keeps the original recorded time of an event copied from another store
