@@ -73,7 +73,8 @@ var ErrClosed = errors.New("event store closed")
 type WrongRevisionError struct {
 	Stream   string
 	Expected ExpectedRevision
-	// Actual is the stream's current revision; Exists is false when the stream does not exist.
+	// Actual is the stream's current revision; Exists is false (and Actual 0) when the stream does
+	// not exist.
 	Actual uint64
 	Exists bool
 }

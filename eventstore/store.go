@@ -25,7 +25,13 @@ type Store interface {
 	// matches expected. It returns ErrWrongRevision (as a *WrongRevisionError) when it does not.
 	//
 	// Appending events whose IDs were already appended to the same stream, at the same revision and in
-	// the same order, is idempotent: nothing is written and the first append's result is returned.
+	// the same order, is idempotent: nothing is written and the first append's result is returned
+	// (even if the stream has moved on since; with Any, wherever the events are). Any other reuse of an
+	// event ID (another stream, another revision or order, mixed with new events) is an error that
+	// writes nothing: an event ID names one event in the whole store.
+	//
+	// An empty events slice, an empty stream name, the nil UUID as an event ID and one ID twice in one
+	// append are refused with an error. The events of one append are adjacent in $all.
 	// An acknowledged append is durable.
 	Append(ctx context.Context, stream string, expected ExpectedRevision, events []EventData) (AppendResult, error)
 
