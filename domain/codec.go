@@ -116,8 +116,9 @@ func (c *Codec) Encode(e Event) (typ string, data []byte, schemaVersion int, err
 
 // Decode returns the event of type typ whose payload data was written at schemaVersion, upcast to the
 // current version. An unknown type gives a *UnknownEventTypeError (errors.Is ErrUnknownEventType),
-// which readers should skip and count; a known type that cannot be decoded (bad JSON, a schema
-// version below 1 or newer than this build) gives a *DecodeError (errors.Is ErrDecode) naming it.
+// which readers should skip and count; a known type that cannot be decoded (bad JSON, a payload that
+// is not a JSON object, a schema version below 1 or newer than this build) gives a *DecodeError
+// (errors.Is ErrDecode) naming it.
 func (c *Codec) Decode(typ string, schemaVersion int, data []byte) (Event, error) {
 	entry, ok := c.entries[typ]
 	if !ok {
@@ -126,6 +127,9 @@ func (c *Codec) Decode(typ string, schemaVersion int, data []byte) (Event, error
 	if schemaVersion < 1 || schemaVersion > entry.version {
 		return nil, &DecodeError{Type: typ, SchemaVersion: schemaVersion,
 			Err: fmt.Errorf("schema version must be 1..%d", entry.version)}
+	}
+	if !isJSONObject(data) {
+		return nil, &DecodeError{Type: typ, SchemaVersion: schemaVersion, Err: errNotObject}
 	}
 	for v := schemaVersion; v < entry.version; v++ {
 		up, err := entry.upcasters[v-1](data)
@@ -141,6 +145,23 @@ func (c *Codec) Decode(typ string, schemaVersion int, data []byte) (Event, error
 	return e, nil
 }
 
+// errNotObject refuses a payload that is not a JSON object: encoding/json would read "null" as the
+// zero event, and an upcaster has no object to rewrite.
+var errNotObject = errors.New("payload is not a JSON object")
+
+// isJSONObject reports whether data starts, after JSON white space, with "{" (json.Unmarshal checks
+// the rest).
+func isJSONObject(data []byte) bool {
+	for _, b := range data {
+		switch b {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return b == '{'
+	}
+	return false
+}
+
 // upcastItemProposedV1 turns a version 1 RoadmapItemProposed, which named a single SDG target
 // ("sdgTarget": "11.2"), into version 2, which names a list ("sdgTargets": ["11.2"]). An empty or
 // missing target becomes an empty list. Every other field is kept as it is.
@@ -148,6 +169,9 @@ func upcastItemProposedV1(data []byte) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, err
+	}
+	if m == nil { // "null"
+		return nil, errNotObject
 	}
 	targets := []string{}
 	if raw, ok := m["sdgTarget"]; ok {
