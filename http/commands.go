@@ -1,0 +1,148 @@
+package http
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/metropolis/csc/domain"
+	"github.com/metropolis/csc/eventstore"
+)
+
+// WriteResult is the body of every successful write: the ID of what was written (the item, city or
+// member), the stream revision of its last event (also the ETag) and the $all position of that event
+// (also CSC-Position). UpdateID names the roadmap update a submit created.
+type WriteResult struct {
+	ID       string `json:"id"`
+	UpdateID string `json:"updateId,omitempty"`
+	Revision uint64 `json:"revision"`
+	Position string `json:"position"`
+}
+
+// write is one write request being turned into a command.
+type write struct {
+	principal Principal
+	id        uuid.UUID // the command ID
+	hash      string    // digest of route, path, actor and canonical body
+	ifRev     *uint64   // If-Match
+}
+
+// prepareWrite does what every write does before its command runs: it refuses a role that may never
+// give the command (403, before anything else is looked at), decodes the body into req, and takes the
+// command ID (Idempotency-Key), If-Match and the request's digest. route is the route's name: keys that
+// are not UUIDs are namespaced by it.
+func (s *Server) prepareWrite(w http.ResponseWriter, r *http.Request, route, command string, req any, optionalBody bool) (write, error) {
+	p, _ := principalFrom(r.Context())
+	if err := domain.Authorize(s.decisionContext(p), command, ""); err != nil {
+		return write{}, err
+	}
+	if _, err := decodeBody(w, r, req, optionalBody); err != nil {
+		return write{}, err
+	}
+	id, err := s.commandID(r, route)
+	if err != nil {
+		return write{}, err
+	}
+	ifRev, err := ifMatch(r)
+	if err != nil {
+		return write{}, err
+	}
+	canonical, err := json.Marshal(req)
+	if err != nil {
+		return write{}, fmt.Errorf("encode %s request: %w", route, err)
+	}
+	h := sha256.New()
+	for _, part := range []string{route, r.URL.Path, p.Subject, string(p.Role), p.City} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(canonical)
+	return write{principal: p, id: id, hash: hex.EncodeToString(h.Sum(nil)), ifRev: ifRev}, nil
+}
+
+// decisionContext is what the deciders learn about the actor. Now is the server's clock.
+func (s *Server) decisionContext(p Principal) domain.Context {
+	return domain.Context{Now: s.now(), Actor: p.Subject, Role: p.Role, City: p.City}
+}
+
+// engineCommand is the command the engine records for wr.
+func (wr write) engineCommand(name string) eventstore.Command {
+	return eventstore.Command{
+		ID:         wr.id,
+		Name:       name,
+		Actor:      wr.principal.Subject,
+		Role:       string(wr.principal.Role),
+		City:       wr.principal.City,
+		Hash:       wr.hash,
+		IfRevision: wr.ifRev,
+	}
+}
+
+// derivedID is the ID of what a command creates (an item, an update, a member): a UUIDv5 of the
+// command ID, so that a retried command targets the same stream and creates the same thing.
+func derivedID(commandID uuid.UUID, kind string) string {
+	return uuid.NewSHA1(commandID, []byte(kind)).String()
+}
+
+// runItem runs an item command on the item's stream. cities tells a proposal which cities take part
+// (nil for the other commands).
+func (s *Server) runItem(r *http.Request, wr write, itemID string, cmd domain.ItemCommand, cities func(string) bool) (eventstore.Result, error) {
+	dctx := s.decisionContext(wr.principal)
+	dctx.Cities = cities
+	return s.items.Execute(r.Context(), domain.ItemStream(itemID), wr.engineCommand(cmd.CommandName()),
+		func(st domain.RoadmapItem, _ bool) ([]domain.Event, error) {
+			return domain.DecideItem(st, cmd, dctx)
+		})
+}
+
+// runCollaboratory runs a collaboratory command on the served collaboratory's stream.
+func (s *Server) runCollaboratory(r *http.Request, wr write, cmd domain.CollaboratoryCommand) (eventstore.Result, error) {
+	dctx := s.decisionContext(wr.principal)
+	return s.collab.Execute(r.Context(), domain.CollaboratoryStream(s.slug), wr.engineCommand(cmd.CommandName()),
+		func(st domain.Collaboratory, _ bool) ([]domain.Event, error) {
+			return domain.DecideCollaboratory(st, cmd, dctx)
+		})
+}
+
+// takingPart returns the cities taking part in the served collaboratory: those of the collaboratory
+// engine's folded state (cached: it sees every collaboratory write of this process), and, for a city
+// that state does not know, those of the live roster (which also sees the writes of other processes on
+// the same store).
+func (s *Server) takingPart(r *http.Request) (func(string) bool, error) {
+	st, _, _, err := s.collab.Load(r.Context(), domain.CollaboratoryStream(s.slug))
+	if err != nil {
+		return nil, fmt.Errorf("load collaboratory %s: %w", s.slug, err)
+	}
+	return func(slug string) bool {
+		if st.HasCity(slug) {
+			return true
+		}
+		for _, c := range s.runner.Models().Roster().Cities {
+			if c.ID == slug {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
+
+// written answers a write: status (201 for what it created, else 200), ETag, CSC-Position, the
+// replay marker, an optional Location, and the WriteResult.
+func written(w http.ResponseWriter, status int, res eventstore.Result, body WriteResult, location string) {
+	body.Revision = res.Revision
+	body.Position = res.Position.String()
+	w.Header().Set("ETag", etag(res.Revision))
+	w.Header().Set(PositionHeader, body.Position)
+	w.Header().Set("Cache-Control", "no-store")
+	if res.Replayed {
+		w.Header().Set(ReplayedHeader, "true")
+	}
+	if location != "" {
+		w.Header().Set("Location", location)
+	}
+	writeJSON(w, status, body)
+}
