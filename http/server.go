@@ -101,6 +101,7 @@ type Server struct {
 	metrics   *metrics     // nil: none
 
 	router  *mux.Router
+	table   routeTable // the API's routes, matched without the router's expressions (routing.go)
 	handler http.Handler
 	openapi []byte // the OpenAPI document, built from the routes
 
@@ -173,10 +174,12 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.openapi = doc
 	for _, rt := range routes {
-		s.router.Handle(rt.path, s.authenticate(rt.access, rt.handler)).Methods(rt.method).Name(rt.name)
+		h := s.authenticate(rt.access, rt.handler)
+		s.router.Handle(rt.path, h).Methods(rt.method).Name(rt.name)
+		s.table.add(rt.method, rt.path, h)
 	}
 	s.router.MatcherFunc(dashboardPath).Handler(s.dashboard()) // GET / and /dashboard/*: dashboard.go
-	s.handler = s.observe(s.router)
+	s.handler = s.observe(http.HandlerFunc(s.dispatch))
 	return s, nil
 }
 
