@@ -1,0 +1,1100 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/metropolis/csc/domain"
+	"github.com/metropolis/csc/eventstore"
+	"github.com/metropolis/csc/eventstore/sqlite"
+)
+
+// csc bench: named measurements, each producing rows, rendered as one Markdown report (BENCHMARKS.md).
+//
+// The machines are shared and noisy, so a timing is never reported alone: every row is either a raw
+// baseline (the fsync rate of the scratch disk) or carries the baseline it is compared to, measured in
+// the same run right next to it, and the ratio between the two. Goals are ratios too ("64 writers
+// reach at least 10× the raw fsync rate"), and the report says whether each was met.
+
+// benchLoad is one measured workload: Writers concurrent writers (or clients) sharing N operations.
+type benchLoad struct {
+	Writers int
+	N       int
+}
+
+// benchSizes are the amounts of work of a run.
+type benchSizes struct {
+	Fsync   int         // iterations of the stand-alone write + fsync loop
+	Bracket int         // iterations of the fsync loops run just before and just after each compared figure
+	Rounds  int         // times each compared figure is measured; the report shows the median round
+	Appends []benchLoad // one-event durable appends through the store
+	Engine  []benchLoad // commands through the command engine
+}
+
+// fullSizes take one to a few seconds per round on a disk doing ~2,000 fsync/s.
+func fullSizes() benchSizes {
+	return benchSizes{
+		Fsync: 2000, Bracket: 300, Rounds: 3,
+		Appends: []benchLoad{{Writers: 1, N: 1500}, {Writers: 64, N: 40_000}},
+		Engine:  []benchLoad{{Writers: 1, N: 1500}, {Writers: 64, N: 20_000}},
+	}
+}
+
+// quickSizes check that everything runs, in seconds; their figures are rougher.
+func quickSizes() benchSizes {
+	return benchSizes{
+		Fsync: 300, Bracket: 100, Rounds: 1,
+		Appends: []benchLoad{{Writers: 1, N: 300}, {Writers: 64, N: 5000}},
+		Engine:  []benchLoad{{Writers: 1, N: 300}, {Writers: 64, N: 3000}},
+	}
+}
+
+// benchEnv is what a measurement gets to work with.
+type benchEnv struct {
+	dir      string   // scratch folder, on the disk whose fsync rate is the baseline
+	drivers  []string // the SQLite drivers compiled into this binary
+	sizes    benchSizes
+	progress io.Writer // one line per round measured
+}
+
+// benchBase is the figure a row is compared to, measured in the same run, next to the row's figure.
+type benchBase struct {
+	Name  string // e.g. "raw fsync"
+	Value float64
+	Unit  string
+}
+
+// benchRow is one figure of the report.
+type benchRow struct {
+	Key    string // unique within a run
+	Name   string
+	Driver string // "" when the figure does not depend on the SQLite driver
+	Value  float64
+	Unit   string // e.g. "appends/s"
+	Sample string // the work timed, e.g. "40,000 appends"
+	// Base is what Value is compared to; nil for a raw figure. With several rounds, Value and Base are
+	// those of the round with the median ratio, and Ratios holds the ratio of every round.
+	Base   *benchBase
+	Ratios []float64
+	// Goal is the least Value/Base ratio wanted; 0 means no goal.
+	Goal float64
+}
+
+// ratio returns Value/Base.
+func (r benchRow) ratio() (float64, bool) {
+	if r.Base == nil || !(r.Base.Value > 0) {
+		return 0, false
+	}
+	return r.Value / r.Base.Value, true
+}
+
+// benchMeasurement is a named step of a run (--only selects by name).
+type benchMeasurement struct {
+	name  string
+	about string // what is measured and how, for the report
+	run   func(ctx context.Context, env benchEnv) ([]benchRow, error)
+}
+
+// appendsGoal is the issue's goal: durable appends/s with 64 writers at least 10× the raw fsync rate.
+const (
+	appendsGoal        = 10
+	appendsGoalWriters = 64
+)
+
+// fsyncBaseName names the raw fsync baseline in the report.
+const fsyncBaseName = "raw fsync"
+
+// benchMeasurements lists the measurements in the order they run. Later figures (projection rebuild
+// against a raw scan of the same file, HTTP) are added here as further measurements.
+func benchMeasurements() []benchMeasurement {
+	return []benchMeasurement{
+		{
+			name: "fsync",
+			about: "Raw fsync rate of the scratch disk: a loop appending a 512-byte record to one file " +
+				"and fsyncing it (sqlite.MeasureFsync). Every other timing is compared with this loop, " +
+				"run again just before and just after it (the mean of the two is its baseline), so " +
+				"that a disk that other processes load for a while does not skew the ratio.",
+			run: runFsyncBench,
+		},
+		{
+			name: "appends",
+			about: "Durable appends through the SQLite store (sqlite.MeasureAppends, a fresh file each " +
+				"time): each writer appends one event (about 550 bytes) at a time to its own stream, with " +
+				"its exact expected revision, and waits until the group commit holding it is fsynced. " +
+				"N appends are shared by the writers; the figure is N over the wall time.",
+			run: runAppendsBench,
+		},
+		{
+			name: "engine",
+			about: "Commands through the command engine (eventstore.Engine) on the SQLite store, with the " +
+				"real domain deciders: each client drives roadmap items of its city through their " +
+				"lifecycle (propose, approve as coordinator, start, 5 updates with a measurement and " +
+				"evidence, complete), one event per command, each command acknowledged once durable. " +
+				"The clients share N commands; the figure is N over the wall time.",
+			run: runEngineBench,
+		},
+	}
+}
+
+// selectBenchMeasurements returns the measurements named in only (all when only is empty), in run
+// order.
+func selectBenchMeasurements(all []benchMeasurement, only []string) ([]benchMeasurement, error) {
+	if len(only) == 0 {
+		return all, nil
+	}
+	var names []string
+	for _, m := range all {
+		names = append(names, m.name)
+	}
+	for _, name := range only {
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("unknown measurement %q (known: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	var out []benchMeasurement
+	for _, m := range all {
+		if slices.Contains(only, m.name) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func runFsyncBench(_ context.Context, env benchEnv) ([]benchRow, error) {
+	rate, err := sqlite.MeasureFsync(env.dir, env.sizes.Fsync)
+	if err != nil {
+		return nil, err
+	}
+	return []benchRow{{
+		Key: "fsync", Name: fsyncBaseName + " (write + fsync loop)", Value: rate, Unit: "fsync/s",
+		Sample: benchCount(env.sizes.Fsync, "fsync", "fsyncs"),
+	}}, nil
+}
+
+func runAppendsBench(ctx context.Context, env benchEnv) ([]benchRow, error) {
+	var rows []benchRow
+	for _, drv := range env.drivers {
+		for _, l := range env.sizes.Appends {
+			row := benchRow{
+				Key:    fmt.Sprintf("appends/%s/%d", drv, l.Writers),
+				Name:   "durable appends, " + benchCount(l.Writers, "writer", "writers"),
+				Driver: drv, Unit: "appends/s", Sample: benchCount(l.N, "append", "appends"),
+			}
+			if l.Writers == appendsGoalWriters {
+				row.Goal = appendsGoal
+			}
+			err := env.vsFsync(&row, func() (float64, error) {
+				return sqlite.MeasureAppends(ctx, env.dir, drv, l.Writers, l.N)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s, %s: %w", drv, benchCount(l.Writers, "writer", "writers"), err)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+func runEngineBench(ctx context.Context, env benchEnv) ([]benchRow, error) {
+	var rows []benchRow
+	for _, drv := range env.drivers {
+		for _, l := range env.sizes.Engine {
+			row := benchRow{
+				Key:    fmt.Sprintf("engine/%s/%d", drv, l.Writers),
+				Name:   "engine commands, " + benchCount(l.Writers, "client", "clients"),
+				Driver: drv, Unit: "commands/s", Sample: benchCount(l.N, "command", "commands"),
+			}
+			err := env.vsFsync(&row, func() (float64, error) {
+				return inScratch(env.dir, "engine", func(dir string) (float64, error) {
+					return measureEngine(ctx, dir, drv, l.Writers, l.N)
+				})
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s, %s: %w", drv, benchCount(l.Writers, "client", "clients"), err)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+// vsFsync measures row's figure env.sizes.Rounds times, each round between two short fsync loops on
+// the scratch disk whose mean rate is the round's baseline, and sets row's Value and Base to the round
+// with the median ratio and Ratios to the ratio of every round. A baseline taken next to each figure
+// keeps the ratio meaningful on a disk that other processes load now and then.
+func (env benchEnv) vsFsync(row *benchRow, measure func() (float64, error)) error {
+	rounds := max(env.sizes.Rounds, 1)
+	type round struct{ value, base, ratio float64 }
+	results := make([]round, 0, rounds)
+	for i := range rounds {
+		before, err := sqlite.MeasureFsync(env.dir, env.sizes.Bracket)
+		if err != nil {
+			return err
+		}
+		value, err := measure()
+		if err != nil {
+			return err
+		}
+		after, err := sqlite.MeasureFsync(env.dir, env.sizes.Bracket)
+		if err != nil {
+			return err
+		}
+		r := round{value: value, base: (before + after) / 2}
+		r.ratio = r.value / r.base
+		results = append(results, r)
+		if env.progress != nil {
+			label := row.Name
+			if row.Driver != "" {
+				label += " (" + row.Driver + ")"
+			}
+			fmt.Fprintf(env.progress, "bench: %s, round %d/%d: %s %s, %s %s before and %s after: %s\n",
+				label, i+1, rounds, benchFigure(value), row.Unit, fsyncBaseName,
+				benchFigure(before), benchFigure(after), benchRatioText(r.ratio))
+		}
+	}
+	row.Ratios = make([]float64, len(results))
+	for i, r := range results {
+		row.Ratios[i] = r.ratio
+	}
+	slices.SortFunc(results, func(a, b round) int { return cmp.Compare(a.ratio, b.ratio) })
+	median := results[(len(results)-1)/2]
+	row.Value = median.value
+	row.Base = &benchBase{Name: fsyncBaseName, Value: median.base, Unit: "fsync/s"}
+	return nil
+}
+
+// inScratch runs measure in a fresh folder under dir and removes the folder afterwards, so that one
+// measurement's files neither fill the disk nor warm the cache of the next (sqlite.MeasureAppends
+// does the same for itself).
+func inScratch(dir, prefix string, measure func(dir string) (float64, error)) (float64, error) {
+	sub, err := os.MkdirTemp(dir, prefix+"-")
+	if err != nil {
+		return 0, fmt.Errorf("scratch folder: %w", err)
+	}
+	rate, err := measure(sub)
+	if rmErr := os.RemoveAll(sub); rmErr != nil && err == nil {
+		err = fmt.Errorf("remove scratch folder: %w", rmErr)
+	}
+	return rate, err
+}
+
+// engineUpdatesPerItem is the number of roadmap updates a benchmark client submits per item.
+const engineUpdatesPerItem = 5
+
+// measureEngine opens a SQLite store in dir with driver, lets clients run n roadmap item commands in
+// total through an eventstore.Engine with the domain deciders, and returns the commands executed per
+// second of wall time. Every command must succeed and append exactly one event.
+func measureEngine(ctx context.Context, dir, driver string, clients, n int) (float64, error) {
+	if clients < 1 || n < clients {
+		return 0, fmt.Errorf("measure engine: want at least 1 client and n >= clients, got %d clients, n %d", clients, n)
+	}
+	store, err := sqlite.Open(filepath.Join(dir, "engine.db"), sqlite.Options{Driver: driver})
+	if err != nil {
+		return 0, fmt.Errorf("measure engine: %w", err)
+	}
+	eng, err := eventstore.NewEngine[domain.RoadmapItem, domain.Event](store, domain.NewCodec(), domain.RoadmapItem{}, domain.EvolveItem, eventstore.EngineOptions{})
+	if err != nil {
+		store.Close()
+		return 0, fmt.Errorf("measure engine: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cities := domain.FoundingCities()
+	errs := make([]error, clients)
+	appended := make([]int, clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for k := range clients {
+		quota := n / clients
+		if k < n%clients {
+			quota++
+		}
+		c := newItemClient(cities[k%len(cities)].ID, k)
+		wg.Go(func() {
+			for range quota {
+				stream, cmd, dctx := c.next(time.Now())
+				res, err := eng.Execute(ctx, stream, eventstore.Command{
+					ID: uuid.New(), Name: cmd.CommandName(), Actor: dctx.Actor, Role: string(dctx.Role), City: dctx.City,
+				}, func(st domain.RoadmapItem, _ bool) ([]domain.Event, error) {
+					return domain.DecideItem(st, cmd, dctx)
+				})
+				if err != nil {
+					errs[k] = fmt.Errorf("client %d: %w", k, err)
+					cancel()
+					return
+				}
+				appended[k] += res.Appended
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	closeErr := store.Close()
+	if err := errors.Join(errs...); err != nil {
+		return 0, fmt.Errorf("measure engine: %w", err)
+	}
+	if closeErr != nil {
+		return 0, fmt.Errorf("measure engine: %w", closeErr)
+	}
+	total := 0
+	for _, a := range appended {
+		total += a
+	}
+	if total != n {
+		return 0, fmt.Errorf("measure engine: %d commands appended %d events, want one each", n, total)
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// itemClient is one benchmark client: a member of city's delegation who proposes roadmap items,
+// has a coordinator approve them, starts them, reports progress and completes them, one item after
+// the other.
+type itemClient struct {
+	member, coordinator domain.Context
+	city                string
+	item                string
+	step                int // index in the item's command cycle
+}
+
+func newItemClient(city string, k int) *itemClient {
+	return &itemClient{
+		city:        city,
+		member:      domain.Context{Actor: fmt.Sprintf("bench-member-%d", k), Role: domain.RoleMember, City: city},
+		coordinator: domain.Context{Actor: "bench-coordinator", Role: domain.RoleCoordinator},
+	}
+}
+
+// benchEvidenceHash is the SHA-256 an update's evidence names (the benchmark stores no documents).
+const benchEvidenceHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+// next returns the client's next command, its stream and the decision context at now.
+func (c *itemClient) next(now time.Time) (stream string, cmd domain.ItemCommand, dctx domain.Context) {
+	dctx = c.member
+	switch u := c.step - 3; {
+	case c.step == 0:
+		c.item = uuid.NewString()
+		cmd = domain.ProposeRoadmapItem{ItemID: c.item, City: c.city, ItemFields: benchItemFields()}
+	case c.step == 1:
+		dctx = c.coordinator
+		cmd = domain.ApproveRoadmapItem{}
+	case c.step == 2:
+		cmd = domain.StartImplementation{}
+	case u < engineUpdatesPerItem:
+		progress := 100 * (u + 1) / (engineUpdatesPerItem + 1)
+		var reached []string
+		switch u {
+		case 1:
+			reached = []string{"m1"}
+		case 3:
+			reached = []string{"m2"}
+		}
+		cmd = domain.SubmitRoadmapUpdate{
+			UpdateID:          uuid.NewString(),
+			ProgressPercent:   &progress,
+			Measurement:       &domain.Measurement{Value: 24 - float64(u), Period: fmt.Sprintf("2019-Q%d", u%4+1)},
+			MilestonesReached: reached,
+			Narrative:         "Monitoring stations report lower fine-particle levels along the new bus corridors.",
+			Evidence:          []domain.Evidence{{URI: fmt.Sprintf("https://example.org/csc/report-%d.pdf", u), SHA256: benchEvidenceHash}},
+		}
+	default:
+		cmd = domain.CompleteRoadmapItem{}
+	}
+	c.step = (c.step + 1) % (3 + engineUpdatesPerItem + 1)
+	dctx.Now = now
+	return domain.ItemStream(c.item), cmd, dctx
+}
+
+// benchItemFields are the fields of every benchmark item: a typical proposal with an indicator,
+// milestones and a budget.
+func benchItemFields() domain.ItemFields {
+	return domain.ItemFields{
+		Title:       "Clean air along the bus corridors",
+		Description: "Electrify the bus fleet on the three busiest corridors and monitor fine particles.",
+		Theme:       domain.ThemeEcology,
+		SDGTargets:  []string{"11.2", "11.6"},
+		Indicator: &domain.Indicator{
+			Name: "PM2.5 annual mean", Unit: "µg/m³", Direction: domain.DirectionDecrease,
+			Baseline: domain.YearValue{Value: 25, Year: 2018}, Target: domain.YearValue{Value: 15, Year: 2020},
+		},
+		Milestones: []domain.Milestone{
+			{ID: "m1", Title: "First corridor electrified", Due: domain.NewDate(2019, time.June, 30)},
+			{ID: "m2", Title: "All corridors electrified", Due: domain.NewDate(2020, time.June, 30)},
+		},
+		Budget:    &domain.Budget{Amount: 12_500_000, Currency: "EUR", FundingSource: "municipal budget"},
+		StartDate: domain.NewDate(2018, time.March, 1),
+		DueDate:   domain.NewDate(2020, time.December, 31),
+	}
+}
+
+// ---- the run ----
+
+// benchConfig is a parsed command line.
+type benchConfig struct {
+	out   string // report file; "-" writes it to stdout
+	dir   string // parent of the scratch folder; "" chooses one
+	quick bool
+	only  []string
+	args  []string // the command line, for the report
+}
+
+// runBench is "csc bench": it runs the measurements and writes the report.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := benchConfig{args: args}
+	fs.StringVar(&cfg.out, "out", "BENCHMARKS.md", "write the report to this file (- for stdout)")
+	fs.StringVar(&cfg.dir, "dir", "", "create the scratch folder in this folder (default: the system temp folder if it is on the same disk as the working folder, else ./.bench-tmp)")
+	fs.BoolVar(&cfg.quick, "quick", false, "small sizes: checks that everything runs, rougher figures")
+	only := fs.String("only", "", "run only these measurements (comma-separated): "+strings.Join(benchMeasurementNames(), ", "))
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: csc bench [--out BENCHMARKS.md] [--dir DIR] [--quick] [--only NAME,...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	for name := range strings.SplitSeq(*only, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.only = append(cfg.only, name)
+		}
+	}
+	sizes := fullSizes()
+	if cfg.quick {
+		sizes = quickSizes()
+	}
+
+	wd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	rep, err := runBenchmarks(ctx, cfg, sizes, wd, stderr)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	var buf bytes.Buffer
+	renderReport(&buf, rep)
+	if cfg.out == "-" {
+		_, err := stdout.Write(buf.Bytes())
+		return err
+	}
+	if err := writeFileAtomic(cfg.out, buf.Bytes()); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", cfg.out)
+	return nil
+}
+
+func benchMeasurementNames() []string {
+	var names []string
+	for _, m := range benchMeasurements() {
+		names = append(names, m.name)
+	}
+	return names
+}
+
+// benchReport is everything the report shows.
+type benchReport struct {
+	Command      string
+	Date         time.Time
+	Machine      machineInfo
+	Build        buildInfo
+	Scratch      scratchInfo
+	Measurements []benchMeasurement
+	Rows         []benchRow
+	Quick        bool
+	// LoadStart and LoadEnd are the load averages (1, 5, 15 minutes) when the run started and ended:
+	// other processes on a shared machine; "" when unknown.
+	LoadStart, LoadEnd string
+}
+
+// runBenchmarks chooses the scratch folder (relative to the working folder wd), runs the selected
+// measurements in it, reporting each row on progress as it is measured, and removes it.
+func runBenchmarks(ctx context.Context, cfg benchConfig, sizes benchSizes, wd string, progress io.Writer) (benchReport, error) {
+	selected, err := selectBenchMeasurements(benchMeasurements(), cfg.only)
+	if err != nil {
+		return benchReport{}, err
+	}
+	mounts := readMounts()
+	scratch, err := chooseScratch(cfg.dir, os.TempDir(), wd, mounts)
+	if err != nil {
+		return benchReport{}, err
+	}
+	dir, err := os.MkdirTemp(scratch.Parent, "csc-bench-")
+	if err != nil {
+		return benchReport{}, fmt.Errorf("scratch folder: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	rep := benchReport{
+		Command:      "csc bench " + strings.Join(cfg.args, " "),
+		Date:         time.Now().UTC(),
+		Machine:      readMachine(os.ReadFile),
+		Build:        readBuild(),
+		Scratch:      scratch,
+		Measurements: selected,
+		Quick:        cfg.quick,
+		LoadStart:    loadAverage(os.ReadFile),
+	}
+	rep.Command = strings.TrimSpace(rep.Command)
+	env := benchEnv{dir: dir, drivers: sqlite.Drivers(), sizes: sizes, progress: progress}
+	fmt.Fprintf(progress, "bench: scratch folder %s; drivers %s\n", dir, strings.Join(env.drivers, ", "))
+	for _, m := range selected {
+		rows, err := m.run(ctx, env)
+		if err != nil {
+			return benchReport{}, fmt.Errorf("%s: %w", m.name, err)
+		}
+		for _, r := range rows {
+			rep.Rows = append(rep.Rows, r)
+			fmt.Fprintf(progress, "bench: %s\n", r.summary())
+		}
+	}
+	rep.LoadEnd = loadAverage(os.ReadFile)
+	return rep, nil
+}
+
+// summary is the row on one line, with its ratio to its baseline.
+func (r benchRow) summary() string {
+	s := r.Name
+	if r.Driver != "" {
+		s += " (" + r.Driver + ")"
+	}
+	s += ": " + benchFigure(r.Value) + " " + r.Unit + " over " + r.Sample
+	if x, ok := r.ratio(); ok {
+		s += ", " + benchRatioText(x) + " " + r.Base.Name + r.spread()
+	}
+	return s
+}
+
+// spread describes the rounds behind a compared figure: " (median of 3 rounds: 11.0×–13.1×)", or
+// "" for a single round.
+func (r benchRow) spread() string {
+	if len(r.Ratios) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (median of %d rounds: %s–%s)", len(r.Ratios), benchRatioText(slices.Min(r.Ratios)), benchRatioText(slices.Max(r.Ratios)))
+}
+
+// writeFileAtomic replaces path with data: a reader sees the old report or the new one, never half.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ---- the machine ----
+
+// machineInfo describes the machine the figures were measured on.
+type machineInfo struct {
+	CPUModel   string // "" when unknown
+	CPUs       int    // usable logical CPUs (what nproc prints)
+	GOMAXPROCS int
+	MemTotal   uint64 // bytes; 0 when unknown
+	OS, Arch   string
+	Kernel     string // "" when unknown
+	GoVersion  string
+}
+
+// readMachine reads the machine's description, from /proc on Linux (through readFile).
+func readMachine(readFile func(string) ([]byte, error)) machineInfo {
+	m := machineInfo{
+		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version(),
+	}
+	if b, err := readFile("/proc/cpuinfo"); err == nil {
+		m.CPUModel = cpuModel(b)
+	}
+	if b, err := readFile("/proc/meminfo"); err == nil {
+		m.MemTotal = memTotal(b)
+	}
+	if b, err := readFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages from /proc/loadavg, "" when unknown.
+func loadAverage(readFile func(string) ([]byte, error)) string {
+	b, err := readFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// cpuModel returns the processor's name from /proc/cpuinfo ("model name" on x86, other keys elsewhere).
+func cpuModel(cpuinfo []byte) string {
+	values := make(map[string]string)
+	sc := bufio.NewScanner(bytes.NewReader(cpuinfo))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if ok && v != "" && values[k] == "" {
+			values[k] = v
+		}
+	}
+	for _, k := range []string{"model name", "Hardware", "cpu model", "cpu", "Processor"} {
+		if v := values[k]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// memTotal returns MemTotal from /proc/meminfo in bytes, 0 when it is missing.
+func memTotal(meminfo []byte) uint64 {
+	sc := bufio.NewScanner(bytes.NewReader(meminfo))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, err := strconv.ParseUint(fields[1], 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// buildInfo is how the binary was built: it decides which SQLite drivers are in it.
+type buildInfo struct {
+	Tags     string // the -tags setting
+	CGO      string // the CGO_ENABLED setting
+	Revision string // VCS revision, "" when not stamped (go run)
+	Modified bool
+	Modules  map[string]string // module path -> version, for the drivers
+}
+
+// driverModule is the Go module of a SQLite driver.
+func driverModule(driver string) string {
+	switch driver {
+	case sqlite.DriverModernc:
+		return "modernc.org/sqlite"
+	case sqlite.DriverMattn:
+		return "github.com/mattn/go-sqlite3"
+	}
+	return ""
+}
+
+func readBuild() buildInfo {
+	b := buildInfo{Modules: make(map[string]string)}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "-tags":
+			b.Tags = s.Value
+		case "CGO_ENABLED":
+			b.CGO = s.Value
+		case "vcs.revision":
+			b.Revision = s.Value
+		case "vcs.modified":
+			b.Modified = s.Value == "true"
+		}
+	}
+	for _, dep := range info.Deps {
+		for _, drv := range []string{sqlite.DriverModernc, sqlite.DriverMattn} {
+			if dep.Path == driverModule(drv) {
+				b.Modules[dep.Path] = dep.Version
+			}
+		}
+	}
+	return b
+}
+
+// ---- the scratch folder ----
+
+// mountEntry is one line of /proc/self/mountinfo.
+type mountEntry struct {
+	Dev    string // major:minor of the filesystem's device
+	Point  string // where it is mounted
+	FSType string
+	Source string
+}
+
+// readMounts reads the mount table; nil when there is none (not Linux).
+func readMounts() []mountEntry {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	return parseMountinfo(b)
+}
+
+// parseMountinfo parses /proc/self/mountinfo (see proc(5)): "id parent major:minor root point
+// options [optional...] - fstype source super-options". Malformed lines are skipped.
+func parseMountinfo(b []byte) []mountEntry {
+	var out []mountEntry
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if len(fields) < 6 || sep < 6 || len(fields) < sep+3 {
+			continue
+		}
+		out = append(out, mountEntry{
+			Dev: fields[2], Point: unescapeMount(fields[4]), FSType: fields[sep+1], Source: unescapeMount(fields[sep+2]),
+		})
+	}
+	return out
+}
+
+// unescapeMount undoes the octal escapes (\040 for a space, ...) of mountinfo fields.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// mountOf returns the mount that holds path (absolute, symlinks resolved): the last mounted of the
+// longest mount points that contain it.
+func mountOf(mounts []mountEntry, path string) (mountEntry, bool) {
+	var best mountEntry
+	found := false
+	for _, m := range mounts {
+		if !pathWithin(path, m.Point) {
+			continue
+		}
+		if !found || len(m.Point) >= len(best.Point) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+// pathWithin reports whether path is dir or inside it.
+func pathWithin(path, dir string) bool {
+	if dir == "/" || path == dir {
+		return true
+	}
+	return strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// scratchInfo says where the measurements write and on what disk.
+type scratchInfo struct {
+	Parent string     // folder the scratch folder is created in
+	Mount  mountEntry // the filesystem of Parent; zero when unknown
+	// Why explains the choice, e.g. that the temp folder is on the working folder's disk.
+	Why string
+}
+
+// benchTmpDir is the scratch parent used in the working folder when the temp folder is on another
+// disk. It holds a .gitignore that ignores it all.
+const benchTmpDir = ".bench-tmp"
+
+// chooseScratch decides where the scratch folder goes: in dir when given; else in tmp when tmp is on
+// the same device as wd (the repository, where a store would live); else in wd/.bench-tmp. Without a
+// mount table (not Linux) tmp is used and the report says the disk is unknown.
+func chooseScratch(dir, tmp, wd string, mounts []mountEntry) (scratchInfo, error) {
+	resolve := func(p string) string {
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		return p
+	}
+	var s scratchInfo
+	wdMount, wdKnown := mountOf(mounts, resolve(wd))
+	switch {
+	case dir != "":
+		s.Parent, s.Why = dir, "chosen with --dir"
+	case !wdKnown:
+		s.Parent, s.Why = tmp, "the system temp folder (no mount table to compare disks)"
+	default:
+		tmpMount, ok := mountOf(mounts, resolve(tmp))
+		if ok && tmpMount.Dev == wdMount.Dev {
+			s.Parent, s.Why = tmp, "the system temp folder, on the same device as the working folder"
+			break
+		}
+		s.Parent, s.Why = filepath.Join(wd, benchTmpDir), "in the working folder: the system temp folder is on another device"
+		if err := os.MkdirAll(s.Parent, 0o755); err != nil {
+			return scratchInfo{}, fmt.Errorf("scratch folder: %w", err)
+		}
+		ignore := filepath.Join(s.Parent, ".gitignore")
+		if err := os.WriteFile(ignore, []byte("# csc bench scratch files\n*\n"), 0o644); err != nil {
+			return scratchInfo{}, fmt.Errorf("scratch folder: %w", err)
+		}
+	}
+	if m, ok := mountOf(mounts, resolve(s.Parent)); ok {
+		s.Mount = m
+		if wdKnown && m.Dev != wdMount.Dev {
+			s.Why += " (not the working folder's device " + wdMount.Dev + ")"
+		}
+	}
+	return s, nil
+}
+
+// ---- the report ----
+
+// renderReport writes rep as Markdown.
+func renderReport(w io.Writer, rep benchReport) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("# Benchmarks\n\n")
+	p("Written by `%s` on %s. Regenerate with `make bench`.\n\n", rep.Command, rep.Date.Format("2006-01-02 15:04 MST"))
+	p("Timings on shared machines are noisy, so each figure is compared with the raw fsync rate of the same disk, " +
+		"measured in the same run just before and just after it, and goals are ratios to that rate.")
+	if rep.Quick {
+		p(" This was a `--quick` run: small sizes, rough figures.")
+	}
+	if load, busy := rep.busy(); busy {
+		p(" **The machine was busy** (load average %s on %d CPUs): other processes took CPU time and disk "+
+			"bandwidth, so these figures, and ratios that need CPU time (group commit), are below what an idle "+
+			"machine gives.", load, rep.Machine.CPUs)
+	}
+	p("\n\n")
+
+	var goals []string
+	for _, r := range rep.Rows {
+		if r.Goal <= 0 {
+			continue
+		}
+		line := "- " + r.Name
+		if r.Driver != "" {
+			line += " (" + r.Driver + ")"
+		}
+		if x, ok := r.ratio(); ok {
+			verdict := "**not met**"
+			if x >= r.Goal {
+				verdict = "met"
+			}
+			line += fmt.Sprintf(": %s %s%s, goal ≥ %s: %s", benchRatioText(x), r.Base.Name, r.spread(), benchRatioText(r.Goal), verdict)
+		} else {
+			line += fmt.Sprintf(": goal ≥ %s, but no baseline was measured", benchRatioText(r.Goal))
+		}
+		goals = append(goals, line)
+	}
+	if len(goals) > 0 {
+		p("## Goals\n\n%s\n\n", strings.Join(goals, "\n"))
+	}
+
+	p("## Machine\n\n| | |\n|---|---|\n")
+	m := rep.Machine
+	cpu := m.CPUModel
+	if cpu == "" {
+		cpu = "unknown model"
+	}
+	p("| CPU | %s, %d logical CPUs (nproc), GOMAXPROCS %d |\n", cpu, m.CPUs, m.GOMAXPROCS)
+	if m.MemTotal > 0 {
+		p("| Memory | %.1f GiB |\n", float64(m.MemTotal)/(1<<30))
+	} else {
+		p("| Memory | unknown |\n")
+	}
+	osLine := m.OS + "/" + m.Arch
+	if m.Kernel != "" {
+		osLine += ", kernel " + m.Kernel
+	}
+	p("| OS | %s |\n", osLine)
+	if rep.LoadStart != "" && rep.LoadEnd != "" {
+		p("| Load average (1, 5, 15 min) | %s at the start, %s at the end |\n", rep.LoadStart, rep.LoadEnd)
+	}
+	p("| Go | %s |\n", m.GoVersion)
+	p("| Build | %s |\n", rep.Build.describe())
+	p("| Scratch disk | %s |\n", rep.Scratch.describe())
+	p("| SQLite drivers | %s |\n", rep.Build.drivers())
+	p("| SQLite settings | WAL journal, synchronous=FULL: the WAL is fsynced before a commit returns and an "+
+		"append is acknowledged after its commit; one writer goroutine commits up to %d pending appends per "+
+		"transaction (group commit) |\n", sqlite.DefaultMaxBatch)
+	p("\n")
+
+	p("## Results\n\n")
+	p("| Measurement | Driver | Figure | Work timed | Compared to | Ratio | Goal | Met |\n")
+	p("|---|---|---:|---|---|---:|---|---|\n")
+	for _, r := range rep.Rows {
+		drv, vs, ratio, goal, met := "—", "—", "—", "—", "—"
+		if r.Driver != "" {
+			drv = r.Driver
+		}
+		x, ok := r.ratio()
+		if ok {
+			vs = fmt.Sprintf("%s, %s %s around it", r.Base.Name, benchFigure(r.Base.Value), r.Base.Unit)
+			ratio = benchRatioText(x) + r.spread()
+		}
+		if r.Goal > 0 {
+			goal = "≥ " + benchRatioText(r.Goal)
+			switch {
+			case !ok:
+				met = "unknown"
+			case x >= r.Goal:
+				met = "yes"
+			default:
+				met = "**no**"
+			}
+		}
+		p("| %s | %s | %s %s | %s | %s | %s | %s | %s |\n", r.Name, drv, benchFigure(r.Value), r.Unit, r.Sample, vs, ratio, goal, met)
+	}
+	p("\n")
+
+	p("## What is measured\n\n")
+	for _, ms := range rep.Measurements {
+		p("- **%s**: %s\n", ms.name, ms.about)
+	}
+	p("\n")
+}
+
+// busy reports whether the 1-minute load average at the start or the end of the run exceeded the
+// number of CPUs, and the higher of the two.
+func (rep benchReport) busy() (string, bool) {
+	highest, text := 0.0, ""
+	for _, l := range []string{rep.LoadStart, rep.LoadEnd} {
+		first, _, _ := strings.Cut(l, " ")
+		if v, err := strconv.ParseFloat(first, 64); err == nil && v > highest {
+			highest, text = v, first
+		}
+	}
+	return text, rep.Machine.CPUs > 0 && highest > float64(rep.Machine.CPUs)
+}
+
+// describe says how the binary was built.
+func (b buildInfo) describe() string {
+	var parts []string
+	tags := b.Tags
+	if tags == "" {
+		tags = "none"
+	}
+	parts = append(parts, "build tags: "+tags)
+	if b.CGO != "" {
+		parts = append(parts, "CGO_ENABLED="+b.CGO)
+	}
+	if b.Revision != "" {
+		rev := "revision " + b.Revision
+		if b.Modified {
+			rev += " (with local changes)"
+		}
+		parts = append(parts, rev)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// drivers names the drivers in the binary with their module versions, and those left out.
+func (b buildInfo) drivers() string {
+	in := sqlite.Drivers()
+	var parts []string
+	for _, name := range []string{sqlite.DriverModernc, sqlite.DriverMattn} {
+		mod := driverModule(name)
+		if v := b.Modules[mod]; v != "" {
+			mod += " " + v
+		}
+		if slices.Contains(in, name) {
+			parts = append(parts, fmt.Sprintf("%s (%s)", name, mod))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s (%s) not built: it needs cgo and `-tags csc_mattn`", name, mod))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// describe says where the scratch folder was and on what disk.
+func (s scratchInfo) describe() string {
+	where := "`" + s.Parent + "`, " + s.Why
+	if s.Mount.Dev == "" {
+		return where + "; filesystem unknown"
+	}
+	return fmt.Sprintf("%s; %s %s (device %s) mounted on %s", where, s.Mount.FSType, s.Mount.Source, s.Mount.Dev, s.Mount.Point)
+}
+
+// benchFigure prints a rate: whole numbers with thousands separators, small ones with 3 digits.
+func benchFigure(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fmt.Sprint(v)
+	case v >= 100:
+		return benchThousands(strconv.FormatFloat(math.Round(v), 'f', 0, 64))
+	default:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+}
+
+// benchRatioText prints a ratio as "12.4×".
+func benchRatioText(x float64) string {
+	if x >= 100 {
+		return benchThousands(strconv.FormatFloat(math.Round(x), 'f', 0, 64)) + "×"
+	}
+	if x >= 10 {
+		return strconv.FormatFloat(x, 'f', 1, 64) + "×"
+	}
+	return strconv.FormatFloat(x, 'f', 2, 64) + "×"
+}
+
+// benchCount prints "1 writer", "64 writers", "200,000 appends".
+func benchCount(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return benchThousands(strconv.Itoa(n)) + " " + many
+}
+
+// benchThousands puts commas between groups of three digits of a whole number.
+func benchThousands(digits string) string {
+	sign := ""
+	if strings.HasPrefix(digits, "-") {
+		sign, digits = "-", digits[1:]
+	}
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return sign + b.String()
+}
