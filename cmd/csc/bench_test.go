@@ -25,6 +25,8 @@ func tinySizes() benchSizes {
 		Fsync: 10, Bracket: 5, Rounds: 2,
 		Appends: []benchLoad{{Writers: 1, N: 10}, {Writers: 64, N: 128}},
 		Engine:  []benchLoad{{Writers: 1, N: 12}, {Writers: 64, N: 128}},
+		History: 400,
+		HTTP:    benchHTTPLoad{Clients: 8, Time: time.Second, SmallHistory: 50},
 	}
 }
 
@@ -46,6 +48,16 @@ func TestBenchRunsEveryMeasurement(t *testing.T) {
 	for _, drv := range sqlite.Drivers() {
 		want = append(want, "engine/"+drv+"/1", "engine/"+drv+"/64")
 	}
+	// The raw figures: every other row has its own baseline.
+	raw := []string{"fsync", "http/50/query", "http/50/query-model"}
+	for _, drv := range sqlite.Drivers() {
+		want = append(want, "rebuild/"+drv+"/scan", "rebuild/"+drv+"/rebuild", "rebuild/"+drv+"/memory")
+		raw = append(raw, "rebuild/"+drv+"/scan")
+	}
+	for _, h := range []string{"50", "400"} {
+		want = append(want, "http/"+h+"/commands", "http/"+h+"/p50", "http/"+h+"/p99")
+	}
+	want = append(want, "http/50/query", "http/400/query", "http/50/query-model", "http/400/query-model")
 	var got []string
 	for _, r := range rep.Rows {
 		got = append(got, r.Key)
@@ -64,11 +76,11 @@ func TestBenchRunsEveryMeasurement(t *testing.T) {
 		if r.Name == "" || r.Unit == "" || r.Sample == "" {
 			t.Errorf("row %s: name %q, unit %q, sample %q: want all set", r.Key, r.Name, r.Unit, r.Sample)
 		}
-		// The stand-alone fsync loop is the one raw figure; every other row has its own baseline.
-		if x, ok := r.ratio(); ok != (r.Key != "fsync") || (ok && !(x > 0)) {
+		isRaw := slices.Contains(raw, r.Key)
+		if x, ok := r.ratio(); ok == isRaw || (ok && !(x > 0)) || math.IsInf(x, 0) {
 			t.Errorf("row %s: ratio %v, %v", r.Key, x, ok)
 		}
-		if r.Key != "fsync" && len(r.Ratios) != tinySizes().Rounds {
+		if !isRaw && len(r.Ratios) != tinySizes().Rounds {
 			t.Errorf("row %s: %d rounds, want %d", r.Key, len(r.Ratios), tinySizes().Rounds)
 		}
 		drv := r.Driver
@@ -86,6 +98,9 @@ func TestBenchRunsEveryMeasurement(t *testing.T) {
 	for _, s := range []string{
 		"logical CPUs (nproc)", rep.Machine.GoVersion, "synchronous=FULL", "`csc bench --dir " + dir + "`",
 		"modernc.org/sqlite", "github.com/mattn/go-sqlite3", "≥ 10.0×", "**engine**", "median of 2 rounds",
+		"**rebuild**", "**http**", "| ≥ 0.70× |", "raw scan, ", "read models' heap, ", "one fsync, ",
+		"| ≤ 1 ms |", "| ≤ 1.25×; ≤ 1 ms |", "p99 at 50 events, ",
+		"HTTP commands, 8 clients, 400 events of history", "progress query p99 on the read model during the load, 400 events of history",
 	} {
 		if !strings.Contains(report, s) {
 			t.Errorf("report lacks %q:\n%s", s, report)
@@ -240,6 +255,38 @@ func TestVsFsyncPicksMedianRound(t *testing.T) {
 	}
 }
 
+// TestSetMedianRound picks the round with the median ratio, whatever the order of the rounds, and
+// keeps the base's name, unit and timing.
+func TestSetMedianRound(t *testing.T) {
+	tests := []struct {
+		name       string
+		rounds     []benchRound
+		wantValue  float64
+		wantBase   float64
+		wantRatios []float64
+	}{
+		{name: "one round", rounds: []benchRound{{value: 3, base: 2}}, wantValue: 3, wantBase: 2, wantRatios: []float64{1.5}},
+		// The largest value is not the median ratio: its base is large too.
+		{name: "three rounds", rounds: []benchRound{{value: 9, base: 9}, {value: 4, base: 1}, {value: 4, base: 2}},
+			wantValue: 4, wantBase: 2, wantRatios: []float64{1, 4, 2}},
+		{name: "even count takes the lower", rounds: []benchRound{{value: 1, base: 1}, {value: 3, base: 1}},
+			wantValue: 1, wantBase: 1, wantRatios: []float64{1, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var row benchRow
+			row.setMedianRound(tt.rounds, benchBase{Name: "raw scan", Unit: "rows/s", When: "just before it"})
+			want := &benchBase{Name: "raw scan", Value: tt.wantBase, Unit: "rows/s", When: "just before it"}
+			if row.Value != tt.wantValue || !cmp.Equal(row.Base, want) || !cmp.Equal(row.Ratios, tt.wantRatios) {
+				t.Errorf("value %v, base %+v, ratios %v; want %v, %+v, %v", row.Value, row.Base, row.Ratios, tt.wantValue, want, tt.wantRatios)
+			}
+		})
+	}
+	if got := benchMedian([]float64{5, 1, 3}); got != 3 {
+		t.Errorf("median of 5, 1, 3 = %v", got)
+	}
+}
+
 // TestRenderReportRatiosAndGoals renders fixed figures: ratios are computed against the named row
 // and goals are judged on them.
 func TestRenderReportRatiosAndGoals(t *testing.T) {
@@ -256,6 +303,11 @@ func TestRenderReportRatiosAndGoals(t *testing.T) {
 			{Key: "y", Name: "slow", Driver: "mattn", Value: 15000, Unit: "appends/s", Sample: "n", Base: fsync(2000), Ratios: []float64{7.5}, Goal: 10},
 			{Key: "z", Name: "plain", Value: 1234.4, Unit: "commands/s", Sample: "n", Base: fsync(2000)},
 			{Key: "w", Name: "orphan", Value: 5, Unit: "x/s", Sample: "n", Goal: 2},
+			{Key: "a", Name: "rate", Value: 12000, Unit: "commands/s", Sample: "n", Base: fsync(2000), AtLeast: 10000},
+			{Key: "b", Name: "latency", Value: 30, Unit: "ms", Sample: "n", Base: &benchBase{Name: "one fsync", Value: 0.5, Unit: "ms"}, AtMost: 25},
+			{Key: "c", Name: "query", Value: 0.8, Unit: "ms", Sample: "n", AtMost: 1,
+				Base: &benchBase{Name: "p99 at 1,000 events", Value: 0.5, Unit: "ms", When: "just before it"}, Ratios: []float64{1.6, 1.2}, GoalMax: 1.25},
+			{Key: "d", Name: "bare query", Value: 0.5, Unit: "ms", Sample: "n", AtMost: 1, GoalMax: 2},
 		},
 	}
 	var b bytes.Buffer
@@ -274,6 +326,15 @@ func TestRenderReportRatiosAndGoals(t *testing.T) {
 		"- fast (modernc): 12.5× raw fsync (median of 3 rounds: 11.0×–14.0×), goal ≥ 10.0×: met\n",
 		"- slow (mattn): 7.50× raw fsync, goal ≥ 10.0×: **not met**\n",
 		"- orphan: goal ≥ 2.00×, but no baseline was measured\n",
+		"| rate | — | 12,000 commands/s | n | raw fsync, 2,000 fsync/s around it | 6.00× | ≥ 10,000 commands/s | yes |",
+		"- rate: 12,000 commands/s, goal ≥ 10,000 commands/s: met\n",
+		"| latency | — | 30 ms | n | one fsync, 0.5 ms around it | 60.0× | ≤ 25 ms | **no** |",
+		"- latency: 30 ms, goal ≤ 25 ms: **not met**\n",
+		// Ratio 1.6 against the goal ≤ 1.25×: one goal missed makes the row miss.
+		"| query | — | 0.8 ms | n | p99 at 1,000 events, 0.5 ms just before it | 1.60× (median of 2 rounds: 1.20×–1.60×) | ≤ 1.25×; ≤ 1 ms | **no** |",
+		"- query: 1.60× p99 at 1,000 events (median of 2 rounds: 1.20×–1.60×), goal ≤ 1.25×: **not met**; 0.8 ms, goal ≤ 1 ms: met\n",
+		"| bare query | — | 0.5 ms | n | — | — | ≤ 2.00×; ≤ 1 ms | unknown |",
+		"- bare query: goal ≤ 2.00×, but no baseline was measured; 0.5 ms, goal ≤ 1 ms: met\n",
 	} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("report lacks %q:\n%s", line, b.String())
