@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: setup run test bench
+.PHONY: setup run test bench fuzz soak
 
 setup: ## fetch modules and build once
 	$(GO) mod download
@@ -21,3 +21,18 @@ BENCH_FLAGS ?=
 
 bench: ## measure and rewrite BENCHMARKS.md
 	$(GO) run -tags '$(BENCH_TAGS)' ./cmd/csc bench --out BENCHMARKS.md $(BENCH_FLAGS)
+
+# Every fuzz target of every package that has one, FUZZTIME each (plain `go test` runs their seed corpora).
+FUZZTIME ?= 10s
+FUZZ_PKGS ?= ./domain/ ./http/
+
+fuzz: ## fuzz each target briefly
+	@for pkg in $(FUZZ_PKGS); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+soak: ## 60 s of mixed load on an in-process server (figures in the test log)
+	CSC_SOAK=60s $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 10m ./cmd/csc/
