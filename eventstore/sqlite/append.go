@@ -1,0 +1,442 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/metropolis/csc/eventstore"
+)
+
+// request is one Append waiting for the writer.
+type request struct {
+	ctx      context.Context
+	stream   string
+	expected eventstore.ExpectedRevision
+	events   []eventstore.EventData
+	done     chan response // capacity 1; the writer sends exactly one response
+}
+
+type response struct {
+	res     eventstore.AppendResult
+	err     error
+	outcome string
+}
+
+// Append enqueues the append for the writer goroutine and waits for its answer, which comes only
+// after the transaction holding it has committed durably (or failed as a whole). Once enqueued, an
+// append is always answered: a context that ends before the writer takes the append makes it fail
+// with the context's error; after that the append is committed and acknowledged normally.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error) {
+	start := time.Now()
+	if s.readOnly {
+		return eventstore.AppendResult{}, fmt.Errorf("append %s in %s: %w", stream, s.path, ErrReadOnly)
+	}
+	if err := validate(stream, events); err != nil {
+		s.metrics.observeAppend(outcomeRejected, 0, time.Since(start))
+		return eventstore.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+	}
+	req := &request{ctx: ctx, stream: stream, expected: expected, events: events, done: make(chan response, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return eventstore.AppendResult{}, fmt.Errorf("append %s in %s: %w", stream, s.path, eventstore.ErrClosed)
+	}
+	s.queue = append(s.queue, req)
+	s.mu.Unlock()
+	s.signalWriter()
+
+	resp := <-req.done
+	s.metrics.observeAppend(resp.outcome, len(events), time.Since(start))
+	return resp.res, resp.err
+}
+
+// validate refuses an append that no database state could accept.
+func validate(stream string, events []eventstore.EventData) error {
+	if stream == "" {
+		return fmt.Errorf("append: %w: empty stream name", ErrInvalidEvent)
+	}
+	if len(events) == 0 {
+		return fmt.Errorf("append %s: %w: no events", stream, ErrInvalidEvent)
+	}
+	seen := make(map[uuid.UUID]struct{}, len(events))
+	for i, e := range events {
+		switch {
+		case e.ID == uuid.Nil:
+			return fmt.Errorf("append %s: %w: event %d has the nil ID", stream, ErrInvalidEvent, i)
+		case e.Type == "":
+			return fmt.Errorf("append %s: %w: event %d (%s) has no type", stream, ErrInvalidEvent, i, e.ID)
+		case len(e.Data) > 0 && !json.Valid(e.Data):
+			return fmt.Errorf("append %s: %w: event %d (%s): data is not JSON", stream, ErrInvalidEvent, i, e.ID)
+		case len(e.Metadata) > 0 && !json.Valid(e.Metadata):
+			return fmt.Errorf("append %s: %w: event %d (%s): metadata is not JSON", stream, ErrInvalidEvent, i, e.ID)
+		}
+		if _, dup := seen[e.ID]; dup {
+			return fmt.Errorf("append %s: %w: event ID %s appears twice", stream, ErrInvalidEvent, e.ID)
+		}
+		seen[e.ID] = struct{}{}
+	}
+	return nil
+}
+
+// writer owns the store's only write connection and runs the group-commit loop.
+type writer struct {
+	s    *Store
+	db   *sql.DB
+	conn *sql.Conn
+	done chan struct{} // closed when run returns
+
+	// Statements prepared once on conn and reused by every batch.
+	begin, commit, rollback *sql.Stmt
+	current, insert, byID   *sql.Stmt
+}
+
+// writerSetup are the PRAGMAs of the write connection.
+//
+// Durability: the file is in WAL mode (set by openWriter; it is persistent) with synchronous=FULL.
+// In WAL mode a commit appends the transaction's pages and a commit frame to the -wal file; with FULL,
+// SQLite fsyncs the -wal file before COMMIT returns (with NORMAL it would sync only at checkpoints,
+// and a power loss could drop a commit that was already acknowledged). The writer answers appends
+// only after COMMIT has returned, so every acknowledged append is on stable storage. Checkpoints copy
+// the WAL into the main file with fsyncs of their own before the WAL is reused.
+func writerSetup(busy time.Duration) []string {
+	return []string{
+		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
+		// Only takes effect on a new, empty file (a WAL file's page size is fixed).
+		"PRAGMA page_size = 4096",
+		"PRAGMA synchronous = FULL",
+		// Statement and savepoint journals in memory: no temporary files on the commit path.
+		"PRAGMA temp_store = MEMORY",
+		// 32 MiB page cache: keeps the index pages the revision check and the event_id
+		// uniqueness check walk.
+		"PRAGMA cache_size = -32768",
+		// Checkpoint when the WAL passes ~4 MiB (1000 pages), and truncate it back to 64 MiB at most.
+		"PRAGMA wal_autocheckpoint = 1000",
+		"PRAGMA journal_size_limit = 67108864",
+	}
+}
+
+// openWriter opens the write connection, puts the file in WAL mode, brings the schema up to date and
+// prepares the writer's statements.
+func openWriter(ctx context.Context, s *Store) (*writer, error) {
+	db := s.openDB(false, writerSetup(s.busy))
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	w := &writer{s: s, db: db, done: make(chan struct{})}
+	fail := func(err error) (*writer, error) {
+		w.close()
+		return nil, s.fail("open event store", err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	w.conn = conn
+	// A file that is not ours is refused before anything (the journal mode) changes in it.
+	if _, err := checkHeader(ctx, conn); err != nil {
+		return fail(err)
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return fail(fmt.Errorf("set WAL mode: %w", err))
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fail(fmt.Errorf("set WAL mode: journal mode stayed %q", mode))
+	}
+	if err := migrate(ctx, conn, migrations(), s.now()); err != nil {
+		return fail(err)
+	}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&w.begin, "BEGIN IMMEDIATE"},
+		{&w.commit, "COMMIT"},
+		{&w.rollback, "ROLLBACK"},
+		{&w.current, "SELECT max(revision) FROM events WHERE stream = ?"},
+		{&w.insert, "INSERT INTO events (stream, revision, event_id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+		{&w.byID, "SELECT stream, revision, position FROM events WHERE event_id = ?"},
+	} {
+		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
+			return fail(fmt.Errorf("prepare %q: %w", p.sql, err))
+		}
+	}
+	return w, nil
+}
+
+// close releases the write connection. The writer goroutine must have stopped.
+func (w *writer) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.current, w.insert, w.byID} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if w.conn != nil {
+		errs = append(errs, w.conn.Close())
+	}
+	errs = append(errs, w.db.Close())
+	return errors.Join(errs...)
+}
+
+// run is the writer goroutine: it commits batches until the store closes.
+func (w *writer) run() {
+	defer close(w.done)
+	for {
+		batch, ok := w.s.take()
+		if !ok {
+			return
+		}
+		w.commitBatch(batch)
+	}
+}
+
+// take waits for appends and returns the next batch (see batchLen), oldest first. Once the store is closed it
+// answers every queued append with ErrClosed and returns false.
+func (s *Store) take() ([]*request, bool) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			rest := s.queue
+			s.queue = nil
+			s.mu.Unlock()
+			for _, r := range rest {
+				r.done <- response{err: fmt.Errorf("append %s in %s: %w", r.stream, s.path, eventstore.ErrClosed), outcome: outcomeError}
+			}
+			return nil, false
+		}
+		if n := s.batchLen(); n > 0 {
+			batch := make([]*request, n)
+			copy(batch, s.queue)
+			rest := copy(s.queue, s.queue[n:])
+			clear(s.queue[rest:])
+			s.queue = s.queue[:rest]
+			s.mu.Unlock()
+			return batch, true
+		}
+		s.mu.Unlock()
+		<-s.wake
+	}
+}
+
+// maxBatchEvents bounds the events of one batch (a batch always takes at least one append), which
+// bounds the WAL growth and the latency of a transaction.
+const maxBatchEvents = 10_000
+
+// batchLen is how many queued appends the next batch takes: up to maxBatch appends and, after the
+// first, maxBatchEvents events. The caller holds s.mu.
+func (s *Store) batchLen() int {
+	n, events := 0, 0
+	for _, r := range s.queue {
+		if n == s.maxBatch || (n > 0 && events+len(r.events) > maxBatchEvents) {
+			break
+		}
+		n++
+		events += len(r.events)
+	}
+	return n
+}
+
+// commitBatch writes a batch in one transaction and answers each append after the commit. An append
+// refused on its own (wrong revision, reused event ID) does not affect the others; a failure of the
+// transaction itself (lock, I/O, corruption) fails every append of the batch, none of which is then
+// written.
+func (w *writer) commitBatch(batch []*request) {
+	s := w.s
+	live := make([]*request, 0, len(batch))
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- response{err: fmt.Errorf("append %s: %w", r.stream, err), outcome: outcomeError}
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx := context.Background() // one append's context must not abort the others' transaction
+	failAll := func(err error) {
+		s.log.Error("append batch failed", "appends", len(live), "err", err)
+		for _, r := range live {
+			r.done <- response{err: s.fail("append "+r.stream, err), outcome: outcomeError}
+		}
+	}
+	if _, err := w.begin.ExecContext(ctx); err != nil {
+		failAll(fmt.Errorf("begin: %w", err))
+		return
+	}
+	recorded := s.now().UTC().Format(recordedLayout)
+	resps := make([]response, len(live))
+	written := false
+	for i, r := range live {
+		resp, err := w.apply(ctx, r, recorded)
+		if err != nil {
+			_, _ = w.rollback.ExecContext(ctx)
+			failAll(err)
+			return
+		}
+		resps[i] = resp
+		written = written || resp.outcome == outcomeOK
+	}
+	start := time.Now()
+	if _, err := w.commit.ExecContext(ctx); err != nil {
+		_, _ = w.rollback.ExecContext(ctx)
+		failAll(fmt.Errorf("commit: %w", err))
+		return
+	}
+	s.metrics.commitHS.Observe(time.Since(start).Seconds())
+	s.metrics.batch.Observe(float64(len(live)))
+	if written {
+		s.notifyCommit()
+	}
+	for i, r := range live {
+		r.done <- resps[i]
+	}
+}
+
+// apply performs one append inside the batch's transaction. The transaction already holds the
+// batch's earlier appends, so the revision check sees them as well as what was committed before. It
+// returns an error only for a failure that compromises the whole transaction.
+func (w *writer) apply(ctx context.Context, r *request, recorded string) (response, error) {
+	var cur sql.NullInt64
+	if err := w.current.QueryRowContext(ctx, r.stream).Scan(&cur); err != nil {
+		return response{}, fmt.Errorf("read revision of %s: %w", r.stream, err)
+	}
+	exists := cur.Valid
+	if !r.expected.Matches(uint64(cur.Int64), exists) {
+		// A retry of an append that was committed is answered with its first result.
+		if resp, ok, err := w.repeated(ctx, r); err != nil || ok {
+			return resp, err
+		}
+		return response{
+			err:     &eventstore.WrongRevisionError{Stream: r.stream, Expected: r.expected, Actual: uint64(cur.Int64), Exists: exists},
+			outcome: outcomeWrongRevision,
+		}, nil
+	}
+	next := int64(0)
+	if exists {
+		next = cur.Int64 + 1
+	}
+	// Several events go in under a savepoint, so that a refusal half-way leaves none of them; a single
+	// INSERT is atomic by itself.
+	multi := len(r.events) > 1
+	if multi {
+		if _, err := w.conn.ExecContext(ctx, "SAVEPOINT append"); err != nil {
+			return response{}, fmt.Errorf("savepoint: %w", err)
+		}
+	}
+	var position int64
+	for i, e := range r.events {
+		res, err := w.insert.ExecContext(ctx, r.stream, next+int64(i), e.ID.String(), e.Type, jsonText(e.Data), jsonText(e.Metadata), recorded)
+		if err == nil {
+			position, err = res.LastInsertId()
+		}
+		if err != nil {
+			if multi {
+				for _, q := range []string{"ROLLBACK TO append", "RELEASE append"} {
+					if _, rerr := w.conn.ExecContext(ctx, q); rerr != nil {
+						return response{}, fmt.Errorf("%s: %w", q, rerr)
+					}
+				}
+			}
+			return w.insertFailed(ctx, r, err)
+		}
+	}
+	if multi {
+		if _, err := w.conn.ExecContext(ctx, "RELEASE append"); err != nil {
+			return response{}, fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	last := uint64(next) + uint64(len(r.events)) - 1
+	return response{
+		res:     eventstore.AppendResult{Revision: last, Position: eventstore.Position{Commit: uint64(position), Prepare: uint64(position)}},
+		outcome: outcomeOK,
+	}, nil
+}
+
+// insertFailed explains a failed INSERT: the append repeats a recorded one (idempotent), or reuses a
+// recorded event ID (refused); anything else fails the transaction.
+func (w *writer) insertFailed(ctx context.Context, r *request, insertErr error) (response, error) {
+	if resp, ok, err := w.repeated(ctx, r); err != nil || ok {
+		return resp, err
+	}
+	for _, e := range r.events {
+		at, found, err := w.lookup(ctx, e.ID)
+		if err != nil {
+			return response{}, err
+		}
+		if found {
+			return response{
+				err:     fmt.Errorf("append %s: %w: event %s is at revision %d of stream %s (position %d)", r.stream, ErrEventIDReused, e.ID, at.revision, at.stream, at.position),
+				outcome: outcomeRejected,
+			}, nil
+		}
+	}
+	return response{}, fmt.Errorf("insert into %s: %w", r.stream, insertErr)
+}
+
+// recordedAt is where an event ID is recorded.
+type recordedAt struct {
+	stream             string
+	revision, position int64
+}
+
+func (w *writer) lookup(ctx context.Context, id uuid.UUID) (recordedAt, bool, error) {
+	var at recordedAt
+	err := w.byID.QueryRowContext(ctx, id.String()).Scan(&at.stream, &at.revision, &at.position)
+	if errors.Is(err, sql.ErrNoRows) {
+		return at, false, nil
+	}
+	if err != nil {
+		return at, false, fmt.Errorf("look up event %s: %w", id, err)
+	}
+	return at, true, nil
+}
+
+// repeated reports whether r repeats an append already recorded (or made earlier in this batch): the
+// same event IDs, in the same stream, at consecutive revisions in the same order, placed where r's
+// expected revision would have placed them. It then answers with that append's result.
+func (w *writer) repeated(ctx context.Context, r *request) (response, bool, error) {
+	var first, at recordedAt
+	for i, e := range r.events {
+		var found bool
+		var err error
+		if at, found, err = w.lookup(ctx, e.ID); err != nil || !found {
+			return response{}, false, err
+		}
+		if i == 0 {
+			first = at
+		}
+		if at.stream != r.stream || at.revision != first.revision+int64(i) {
+			return response{}, false, nil
+		}
+	}
+	if rev, ok := r.expected.ExactRevision(); ok && uint64(first.revision) != rev+1 {
+		return response{}, false, nil
+	}
+	if r.expected.IsNoStream() && first.revision != 0 {
+		return response{}, false, nil
+	}
+	return response{
+		res:     eventstore.AppendResult{Revision: uint64(at.revision), Position: eventstore.Position{Commit: uint64(at.position), Prepare: uint64(at.position)}},
+		outcome: outcomeIdempotent,
+	}, true, nil
+}
+
+// jsonText is the value stored for a JSON payload: its text, or NULL when empty. Passing a string
+// (not []byte) makes SQLite store TEXT, which the sqlite3 CLI shows as is.
+func jsonText(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}

@@ -1,0 +1,63 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors the store wraps (test with errors.Is). Every error also names the file and, where there is
+// one, the stream, revision or position concerned.
+var (
+	// ErrReadOnly is returned by Append on a store opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("event store opened read-only")
+	// ErrNotDatabase: the file is not an SQLite database.
+	ErrNotDatabase = errors.New("not an SQLite database")
+	// ErrNotEventStore: the file is an SQLite database but not a CSC event store.
+	ErrNotEventStore = errors.New("not a CSC event store")
+	// ErrCorrupt: SQLite found the file damaged.
+	ErrCorrupt = errors.New("database file is corrupt")
+	// ErrLocked: another connection (usually another process) held a lock longer than the busy timeout.
+	ErrLocked = errors.New("database file is locked by another connection")
+	// ErrSchemaTooNew: the file was written by a newer program whose schema this one does not know.
+	ErrSchemaTooNew = errors.New("schema version is newer than this program knows")
+	// ErrSchemaTooOld: a read-only open found a file not yet migrated to the current schema.
+	ErrSchemaTooOld = errors.New("schema version is older than this program's")
+	// ErrBadRow: a stored event row does not decode (wrong type, bad UUID, bad time, ...).
+	ErrBadRow = errors.New("unreadable event row")
+	// ErrEventIDReused: an appended event's ID is already recorded, and the append is not an
+	// idempotent repeat of the append that recorded it.
+	ErrEventIDReused = errors.New("event ID already recorded")
+	// ErrInvalidEvent: an append was refused before reaching the database (empty stream or type,
+	// missing or repeated event ID, data or metadata that is not JSON).
+	ErrInvalidEvent = errors.New("invalid event")
+)
+
+// SQLite primary result codes the store classifies.
+const (
+	codeBusy    = 5
+	codeLocked  = 6
+	codeCorrupt = 11
+	codeNotADB  = 26
+)
+
+// classify adds the sentinel matching a driver error's SQLite result code.
+func (s *Store) classify(err error) error {
+	code, ok := s.drv.code(err)
+	if !ok {
+		return err
+	}
+	switch code {
+	case codeBusy, codeLocked:
+		return fmt.Errorf("%w (gave up after %v): %w", ErrLocked, s.busy, err)
+	case codeCorrupt:
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	case codeNotADB:
+		return fmt.Errorf("%w: %w", ErrNotDatabase, err)
+	}
+	return err
+}
+
+// fail wraps err with the operation and the file, classified.
+func (s *Store) fail(op string, err error) error {
+	return fmt.Errorf("%s in %s: %w", op, s.path, s.classify(err))
+}
