@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,24 @@ type Command struct {
 	// IfRevision, when set, requires the stream to be at exactly this revision (HTTP If-Match);
 	// otherwise Execute returns a *StaleRevisionError without retrying.
 	IfRevision *uint64
+	// Recorded, when set, is the time this command is recorded as having happened, for imported or
+	// seeded history (the demo): it is stamped, in UTC, into the Metadata.Recorded of every event the
+	// command appends, which makes it the events' effective time (EffectiveTime) for the read models,
+	// their as-of views and exports, instead of the time the store commits them. It is not covered by
+	// the chain hash, so it changes neither the hash nor the event IDs, and it is not compared on a
+	// replay: fold it into Hash to have a reuse of the command ID with another Recorded refused.
+	// A zero time is refused.
+	//
+	// As-of views take the longest prefix of $all whose effective times are at or before the moment
+	// asked for, so back-dated history is seen consistently only when it is written in chronological
+	// order across all streams and before any event recorded at its store's time (on a new store).
+	Recorded *time.Time
+	// NewStream tells the engine that the stream cannot exist yet: its name was derived from an ID
+	// made for this very command (never from one a client chose, which a retry would send again).
+	// The engine then decides on the initial state without reading the stream (unless its cache
+	// holds it) and appends expecting no stream. It is only a saving: should the stream exist after
+	// all, that append fails, and the engine reads the stream and decides again as usual.
+	NewStream bool
 }
 
 // Result is what a command did.
@@ -201,10 +220,23 @@ func (e *Engine[S, E]) execute(ctx context.Context, stream string, cmd Command, 
 	if cmd.ID == uuid.Nil {
 		return Result{}, outcomeRejected, fmt.Errorf("%s %s: command without an ID", cmd.Name, stream)
 	}
-	failed := 0    // appends refused for a wrong expected revision
-	fresh := false // read the stream from the store, not the cache
+	if cmd.Recorded != nil && cmd.Recorded.IsZero() {
+		return Result{}, outcomeRejected, fmt.Errorf("%s %s: command %s: zero recorded time", cmd.Name, stream, cmd.ID)
+	}
+	failed := 0                // appends refused for a wrong expected revision
+	fresh := false             // read the stream from the store, not the cache
+	assumeNew := cmd.NewStream // decide on the initial state when the cache does not hold the stream
 	for {
-		snap, cached, err := e.snapshot(ctx, stream, fresh)
+		var (
+			snap   *snapshot[S]
+			cached bool
+			err    error
+		)
+		if assumeNew {
+			snap, cached = e.assumedNew(stream)
+		} else {
+			snap, cached, err = e.snapshot(ctx, stream, fresh)
+		}
 		if err != nil {
 			return Result{}, outcomeError, fmt.Errorf("%s %s: %w", cmd.Name, stream, err)
 		}
@@ -252,6 +284,11 @@ func (e *Engine[S, E]) execute(ctx context.Context, stream string, cmd Command, 
 		if err != nil {
 			e.dropCache(stream)
 			if errors.Is(err, ErrWrongRevision) {
+				if assumeNew && !snap.exists {
+					// The stream exists after all: read it and decide again (not a conflict).
+					assumeNew, fresh = false, true
+					continue
+				}
 				failed++
 				fresh = true
 				continue
@@ -302,6 +339,10 @@ func (e *Engine[S, E]) prepare(stream string, cmd Command, snap *snapshot[S], ev
 		CausationID:   cmd.CausationID,
 		CommandHash:   cmd.Hash,
 	}
+	if cmd.Recorded != nil {
+		recorded := cmd.Recorded.UTC()
+		md.Recorded = &recorded
+	}
 	if md.CorrelationID == "" {
 		md.CorrelationID = md.CommandID
 	}
@@ -331,7 +372,7 @@ func (e *Engine[S, E]) prepare(stream string, cmd Command, snap *snapshot[S], ev
 			return batch{}, nil, fmt.Errorf("event %d: %w", i, err)
 		}
 		md.Hash = hash
-		mdJSON, err := json.Marshal(md)
+		mdJSON, err := marshalMetadata(md)
 		if err != nil {
 			return batch{}, nil, fmt.Errorf("event %d: encode metadata: %w", i, err)
 		}
@@ -354,7 +395,84 @@ func (e *Engine[S, E]) prepare(stream string, cmd Command, snap *snapshot[S], ev
 // EventID is the ID the engine gives the index-th event (from 0) of command commandID whose chain hash
 // is hash: the UUIDv5 (SHA-1) in the namespace commandID of the name "<index>:<hash>".
 func EventID(commandID uuid.UUID, index int, hash string) uuid.UUID {
-	return uuid.NewSHA1(commandID, []byte(strconv.Itoa(index)+":"+hash))
+	var name [96]byte // "<index>:" and a SHA-256 in hex fit: no allocation
+	return uuid.NewSHA1(commandID, append(append(strconv.AppendInt(name[:0], int64(index), 10), ':'), hash...))
+}
+
+// marshalMetadata is json.Marshal(md), byte for byte, without reflection: the engine encodes the
+// metadata of every event it appends. A metadata with Recorded (back-dated commands, copies) goes
+// through json.Marshal.
+func marshalMetadata(md Metadata) ([]byte, error) {
+	if md.Recorded != nil {
+		return json.Marshal(md)
+	}
+	b := make([]byte, 0, 64+len(md.Actor)+len(md.Role)+len(md.City)+len(md.CommandID)+len(md.CorrelationID)+
+		len(md.CausationID)+len(md.CommandHash)+len(md.PrevHash)+len(md.Hash)+8*10)
+	b = append(b, '{')
+	for _, f := range [...]struct{ key, value string }{
+		{`"actor":`, md.Actor}, {`"role":`, md.Role}, {`"city":`, md.City}, {`"commandId":`, md.CommandID},
+		{`"correlationId":`, md.CorrelationID}, {`"causationId":`, md.CausationID}, {`"commandHash":`, md.CommandHash},
+	} {
+		if f.value != "" { // omitempty
+			b = appendJSONString(append(b, f.key...), f.value)
+			b = append(b, ',')
+		}
+	}
+	b = strconv.AppendInt(append(b, `"schemaVersion":`...), int64(md.SchemaVersion), 10)
+	b = appendJSONString(append(b, `,"prevHash":`...), md.PrevHash)
+	b = appendJSONString(append(b, `,"hash":`...), md.Hash)
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as encoding/json writes a string (with its default HTML escaping):
+// quotes, backslashes and control characters escaped (\b \f \n \r \t, else \u00XX), <, > and &
+// as \u003c \u003e \u0026, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(append(b, s[start:]...), '"')
 }
 
 // snapshot returns stream folded to its last event: the cached snapshot (cached true) unless fresh is
@@ -363,13 +481,13 @@ func (e *Engine[S, E]) snapshot(ctx context.Context, stream string, fresh bool) 
 	if e.cache != nil && !fresh {
 		if snap, ok := e.cache.get(stream); ok {
 			if e.metrics != nil {
-				e.metrics.cache.WithLabelValues("hit").Inc()
+				e.metrics.cacheHit.Inc()
 			}
 			return snap, true, nil
 		}
 	}
 	if e.metrics != nil && !fresh && e.cache != nil {
-		e.metrics.cache.WithLabelValues("miss").Inc()
+		e.metrics.cacheMiss.Inc()
 	}
 	snap, err = e.read(ctx, stream)
 	if err != nil {
@@ -379,6 +497,24 @@ func (e *Engine[S, E]) snapshot(ctx context.Context, stream string, fresh bool) 
 		e.cache.put(stream, snap)
 	}
 	return snap, false, nil
+}
+
+// assumedNew returns the cached snapshot of stream if the cache holds one (cached true), else the
+// snapshot of a stream that does not exist, without reading the store (see Command.NewStream). The
+// latter is not cached: only a store read or an accepted append makes a cached snapshot.
+func (e *Engine[S, E]) assumedNew(stream string) (snap *snapshot[S], cached bool) {
+	if e.cache != nil {
+		if snap, ok := e.cache.get(stream); ok {
+			if e.metrics != nil {
+				e.metrics.cacheHit.Inc()
+			}
+			return snap, true
+		}
+		if e.metrics != nil {
+			e.metrics.cacheMiss.Inc()
+		}
+	}
+	return &snapshot[S]{state: e.initial, commands: newCommandIndex()}, false
 }
 
 // read folds stream from the store.
@@ -415,6 +551,8 @@ type engineMetrics struct {
 	events   *prometheus.CounterVec   // type
 	retries  *prometheus.CounterVec   // command
 	cache    *prometheus.CounterVec   // result: hit, miss
+	// cacheHit and cacheMiss are the two series of cache, looked up once (every command counts one).
+	cacheHit, cacheMiss prometheus.Counter
 }
 
 func newEngineMetrics(aggregate string, reg prometheus.Registerer) (*engineMetrics, error) {
@@ -442,6 +580,7 @@ func newEngineMetrics(aggregate string, reg prometheus.Registerer) (*engineMetri
 			Help: "Lookups of folded stream state in the engine cache, by result (hit, miss).",
 		}, []string{"result"}),
 	}
+	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
 	collectors := []prometheus.Collector{m.commands, m.latency, m.events, m.retries, m.cache}
 	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {

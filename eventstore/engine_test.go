@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
@@ -905,6 +906,84 @@ func BenchmarkEngine(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commands/s")
+		})
+	}
+}
+
+// TestEngineRecorded: Command.Recorded is stamped, in UTC, into the metadata of every event of the
+// command and becomes the events' effective time; it changes neither the chain hash nor the event IDs
+// (the same command without it, on another store, writes the same IDs and hashes), is not compared
+// on a replay, and a zero time is refused.
+func TestEngineRecorded(t *testing.T) {
+	committed := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return committed }
+	past := time.Date(2025, 11, 3, 9, 30, 0, 0, time.FixedZone("UTC+2", 2*3600)) // 07:30 UTC
+	tests := []struct {
+		name     string
+		recorded *time.Time
+		want     time.Time // the events' effective time
+	}{
+		{"without Recorded: the store's time", nil, committed},
+		{"with Recorded: that time, in UTC", &past, time.Date(2025, 11, 3, 7, 30, 0, 0, time.UTC)},
+	}
+	// The reference: the same command without Recorded, on another store.
+	refStore := memstore.New(memstore.Options{Now: clock})
+	t.Cleanup(func() { refStore.Close() })
+	mustExecute(t, newEngine(t, refStore, eventstore.EngineOptions{}), "counter-1", command(1, "steps"), steps(2))
+	ref := readAll(t, refStore)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := memstore.New(memstore.Options{Now: clock})
+			t.Cleanup(func() { store.Close() })
+			e := newEngine(t, store, eventstore.EngineOptions{})
+			cmd := command(1, "steps")
+			cmd.Recorded = tt.recorded
+			mustExecute(t, e, "counter-1", cmd, steps(2))
+			events := readAll(t, store)
+			if len(events) != 2 {
+				t.Fatalf("%d events, want 2", len(events))
+			}
+			for i, ev := range events {
+				md := metadataOf(t, ev)
+				if got := eventstore.EffectiveTime(ev, md); !got.Equal(tt.want) || got.Location() != time.UTC {
+					t.Errorf("event %d: effective time %v, want %v in UTC", i, got, tt.want)
+				}
+				if tt.recorded == nil && md.Recorded != nil {
+					t.Errorf("event %d: metadata recorded %v without Command.Recorded", i, md.Recorded)
+				}
+				if tt.recorded != nil && (md.Recorded == nil || md.Recorded.Location() != time.UTC) {
+					t.Errorf("event %d: metadata recorded %v, want %v in UTC", i, md.Recorded, tt.want)
+				}
+				refMD := metadataOf(t, ref[i])
+				if ev.ID != ref[i].ID || md.Hash != refMD.Hash || md.PrevHash != refMD.PrevHash {
+					t.Errorf("event %d: ID %s hash %s, without Recorded %s %s", i, ev.ID, md.Hash, ref[i].ID, refMD.Hash)
+				}
+			}
+			if sum := verifyAll(t, events); sum.Errors != 0 || sum.Events != 2 {
+				t.Errorf("Summary = %+v, want 2 events, no errors", sum)
+			}
+
+			// A replay with another recorded time is the recorded result: nothing is decided again.
+			other := cmd
+			later := committed.Add(-time.Hour)
+			other.Recorded = &later
+			res, err := e.Execute(context.Background(), "counter-1", other, steps(2))
+			if err != nil || !res.Replayed || res.Revision != 1 {
+				t.Fatalf("replay with another Recorded: %+v, %v; want the recorded result", res, err)
+			}
+			if n := len(readAll(t, store)); n != 2 {
+				t.Fatalf("the replay appended: %d events", n)
+			}
+
+			var zero time.Time
+			refused := command(2, "steps")
+			refused.Recorded = &zero
+			if _, err := e.Execute(context.Background(), "counter-1", refused, steps(1)); err == nil || !strings.Contains(err.Error(), "zero recorded time") {
+				t.Fatalf("a zero Recorded: error %v, want a refusal", err)
+			}
+			if n := len(readAll(t, store)); n != 2 {
+				t.Fatalf("the refused command appended: %d events", n)
+			}
 		})
 	}
 }

@@ -55,27 +55,33 @@ func HashEvent(stream string, revision uint64, typ string, data []byte, md Metad
 	if typ == "" {
 		return "", errors.New("hash event: empty event type")
 	}
-	h := sha256.New()
+	// The encoding is built in one buffer (on the stack for events of usual size) and hashed at once.
+	var stack [2048]byte
 	var num [20]byte
-	writeField(h, []byte(hashDomain))
-	writeField(h, []byte(stream))
-	writeField(h, strconv.AppendUint(num[:0], revision, 10))
-	writeField(h, []byte(typ))
-	writeField(h, data)
-	writeField(h, []byte(md.Actor))
-	writeField(h, []byte(md.Role))
-	writeField(h, []byte(md.City))
-	writeField(h, []byte(md.CommandID))
-	writeField(h, []byte(md.CorrelationID))
-	writeField(h, []byte(md.CausationID))
-	writeField(h, []byte(md.CommandHash))
-	writeField(h, strconv.AppendInt(num[:0], int64(md.SchemaVersion), 10))
-	writeField(h, []byte(md.PrevHash))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])), nil
+	b := appendField(stack[:0], hashDomain)
+	b = appendField(b, stream)
+	b = appendField(b, strconv.AppendUint(num[:0], revision, 10))
+	b = appendField(b, typ)
+	b = appendField(b, data)
+	b = appendField(b, md.Actor)
+	b = appendField(b, md.Role)
+	b = appendField(b, md.City)
+	b = appendField(b, md.CommandID)
+	b = appendField(b, md.CorrelationID)
+	b = appendField(b, md.CausationID)
+	b = appendField(b, md.CommandHash)
+	b = appendField(b, strconv.AppendInt(num[:0], int64(md.SchemaVersion), 10))
+	b = appendField(b, md.PrevHash)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
-// writeField writes one length-prefixed field of the canonical encoding.
+// appendField appends one length-prefixed field of the canonical encoding.
+func appendField[T string | []byte](b []byte, v T) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(len(v))), v...)
+}
+
+// writeField writes one length-prefixed field of a canonical encoding to h.
 func writeField(h hash.Hash, b []byte) {
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(b)))

@@ -1,6 +1,9 @@
 package eventstore_test
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,6 +123,31 @@ func TestHashEventRefusesEmptyNames(t *testing.T) {
 	for _, tt := range []struct{ stream, typ string }{{"", "t"}, {"s", ""}} {
 		if _, err := eventstore.HashEvent(tt.stream, 0, tt.typ, nil, eventstore.Metadata{}); err == nil {
 			t.Errorf("HashEvent(%q, %q) succeeded, want an error", tt.stream, tt.typ)
+		}
+	}
+}
+
+// TestHashEventMatchesTheRecipe recomputes the documented canonical encoding independently, for
+// events of every size (HashEvent builds the encoding in a buffer that grows past 2 KiB).
+func TestHashEventMatchesTheRecipe(t *testing.T) {
+	field := func(b []byte) []byte {
+		n := make([]byte, 8)
+		binary.BigEndian.PutUint64(n, uint64(len(b)))
+		return append(n, b...)
+	}
+	md := eventstore.Metadata{Actor: "a", Role: "r", City: "c", CommandID: "id", CorrelationID: "co",
+		CausationID: "ca", CommandHash: "ch", SchemaVersion: 12, PrevHash: strings.Repeat("p", 64)}
+	for _, size := range []int{0, 1, 1500, 2048, 5000, 70000} {
+		data := []byte(strings.Repeat("d", size))
+		var enc []byte
+		for _, f := range []string{"csc-event/v1", "stream-1", "42", "type.x", string(data), md.Actor, md.Role, md.City,
+			md.CommandID, md.CorrelationID, md.CausationID, md.CommandHash, "12", md.PrevHash} {
+			enc = append(enc, field([]byte(f))...)
+		}
+		sum := sha256.Sum256(enc)
+		got, err := eventstore.HashEvent("stream-1", 42, "type.x", data, md)
+		if err != nil || got != hex.EncodeToString(sum[:]) {
+			t.Errorf("%d bytes of data: HashEvent = %q, %v; want %x", size, got, err, sum)
 		}
 	}
 }

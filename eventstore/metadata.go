@@ -21,7 +21,19 @@ type Metadata struct {
 	// Hash is the SHA-256 (hex) of the event's canonical encoding; see HashEvent in hash.go.
 	Hash string `json:"hash"`
 
-	// Recorded keeps the original recorded time of an event copied from another store
-	// (csc copy). It is not covered by Hash.
+	// Recorded is the time the event is recorded as having happened when that is not the time its
+	// store committed it: the original recorded time of an event copied from another store (csc
+	// copy), or the time of a command with Command.Recorded (imported or seeded history). It is not
+	// covered by Hash. See EffectiveTime.
 	Recorded *time.Time `json:"recorded,omitempty"`
+}
+
+// EffectiveTime returns when ev, whose decoded metadata is md, happened: md.Recorded when it is set,
+// else the time the store committed ev; in UTC. It is the time the read models, their as-of views and
+// exports give an event.
+func EffectiveTime(ev RecordedEvent, md Metadata) time.Time {
+	if md.Recorded != nil {
+		return md.Recorded.UTC()
+	}
+	return ev.Recorded.UTC()
 }

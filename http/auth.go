@@ -169,6 +169,9 @@ func withPrincipal(ctx context.Context, p Principal) context.Context {
 
 // principalFrom returns the request's principal; ok is false on a public route.
 func principalFrom(ctx context.Context) (Principal, bool) {
+	if info := infoFrom(ctx); info != nil && info.authenticated {
+		return info.principal, true
+	}
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
@@ -218,6 +221,12 @@ func (s *Server) authenticate(a access, next http.Handler) http.Handler {
 		if !a.allows(p.Role) {
 			s.problem(w, r, &requestError{status: http.StatusForbidden, code: "forbidden",
 				detail: fmt.Sprintf("role %s may not read the raw event log", p.Role)})
+			return
+		}
+		if info := infoFrom(r.Context()); info != nil {
+			// The request's info carries the principal: no copy of the request for a context value.
+			info.principal, info.authenticated = p, true
+			next.ServeHTTP(w, r)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -27,6 +28,7 @@ type WriteResult struct {
 type write struct {
 	principal Principal
 	id        uuid.UUID // the command ID
+	madeID    bool      // id was made for this request (no Idempotency-Key)
 	hash      string    // digest of route, path, actor and canonical body
 	ifRev     *uint64   // If-Match
 }
@@ -40,10 +42,12 @@ func (s *Server) prepareWrite(w http.ResponseWriter, r *http.Request, route, com
 	if err := domain.Authorize(s.decisionContext(p), command, ""); err != nil {
 		return write{}, err
 	}
-	if _, err := decodeBody(w, r, req, optionalBody); err != nil {
+	buf := s.buffers.get()
+	defer s.buffers.put(buf)
+	if _, err := decodeBody(w, r, req, optionalBody, buf); err != nil {
 		return write{}, err
 	}
-	id, err := s.commandID(r, route)
+	id, made, err := s.commandID(r, route)
 	if err != nil {
 		return write{}, err
 	}
@@ -51,17 +55,29 @@ func (s *Server) prepareWrite(w http.ResponseWriter, r *http.Request, route, com
 	if err != nil {
 		return write{}, err
 	}
-	canonical, err := json.Marshal(req)
+	hash, err := requestDigest(buf, route, r.URL.Path, p, req)
 	if err != nil {
-		return write{}, fmt.Errorf("encode %s request: %w", route, err)
+		return write{}, err
 	}
-	h := sha256.New()
-	for _, part := range []string{route, r.URL.Path, p.Subject, string(p.Role), p.City} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
+	return write{principal: p, id: id, madeID: made, hash: hash, ifRev: ifRev}, nil
+}
+
+// requestDigest is the digest of a write (the command's Hash, which a retry with the same command ID
+// must repeat): the hex SHA-256 of route, path, subject, role and city, each followed by a zero byte,
+// then of json.Marshal(req), the decoded request encoded again (so that a retry that formats its
+// body differently is the same request). buf is the scratch space (reset first).
+func requestDigest(buf *bytes.Buffer, route, path string, p Principal, req any) (string, error) {
+	buf.Reset()
+	for _, part := range [...]string{route, path, p.Subject, string(p.Role), p.City} {
+		buf.WriteString(part)
+		buf.WriteByte(0)
 	}
-	h.Write(canonical)
-	return write{principal: p, id: id, hash: hex.EncodeToString(h.Sum(nil)), ifRev: ifRev}, nil
+	// An Encoder writes exactly what json.Marshal returns, and a newline.
+	if err := json.NewEncoder(buf).Encode(req); err != nil {
+		return "", fmt.Errorf("encode %s request: %w", route, err)
+	}
+	sum := sha256.Sum256(buf.Bytes()[:buf.Len()-1])
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // decisionContext is what the deciders learn about the actor. Now is the server's clock.
@@ -93,7 +109,12 @@ func derivedID(commandID uuid.UUID, kind string) string {
 func (s *Server) runItem(r *http.Request, wr write, itemID string, cmd domain.ItemCommand, cities func(string) bool) (eventstore.Result, error) {
 	dctx := s.decisionContext(wr.principal)
 	dctx.Cities = cities
-	return s.items.Execute(r.Context(), domain.ItemStream(itemID), wr.engineCommand(cmd.CommandName()),
+	ec := wr.engineCommand(cmd.CommandName())
+	// A proposal's item ID derives from its command ID: when the server made that ID, no stream can
+	// hold the item yet, and the engine need not read one.
+	_, proposal := cmd.(domain.ProposeRoadmapItem)
+	ec.NewStream = proposal && wr.madeID
+	return s.items.Execute(r.Context(), domain.ItemStream(itemID), ec,
 		func(st domain.RoadmapItem, _ bool) ([]domain.Event, error) {
 			return domain.DecideItem(st, cmd, dctx)
 		})

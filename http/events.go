@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/metropolis/csc/domain"
 	"github.com/metropolis/csc/eventstore"
 )
@@ -117,7 +115,7 @@ type StreamPage struct {
 
 // handleStream pages one stream: ?from=<revision>&limit=<1..1000>. An unknown stream is 404.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	stream := mux.Vars(r)["stream"]
+	stream := pathVar(r, "stream")
 	q := r.URL.Query()
 	var from uint64
 	if v := q.Get("from"); v != "" {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/mux"
 
 	"github.com/metropolis/csc/domain"
 	"github.com/metropolis/csc/projections"
@@ -71,7 +70,7 @@ type itemAction struct {
 func action[R any](name, path, command string, build func(req R, commandID uuid.UUID) (domain.ItemCommand, string)) itemAction {
 	return itemAction{name: name, path: path, handler: func(s *Server) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			itemID := mux.Vars(r)["id"]
+			itemID := pathVar(r, "id")
 			var req R
 			wr, err := s.prepareWrite(w, r, name, command, &req, isEmptyRequest(req))
 			if err != nil {
@@ -234,7 +233,7 @@ type ItemView struct {
 }
 
 func (s *Server) handleGetItem(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
+	id := pathVar(r, "id")
 	view, err := s.readView(r)
 	if err != nil {
 		s.problem(w, r, err)
@@ -258,7 +257,7 @@ type ItemHistory struct {
 }
 
 func (s *Server) handleItemHistory(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
+	id := pathVar(r, "id")
 	view, err := s.readView(r)
 	if err != nil {
 		s.problem(w, r, err)

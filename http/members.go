@@ -3,8 +3,6 @@ package http
 import (
 	"net/http"
 
-	"github.com/gorilla/mux"
-
 	"github.com/metropolis/csc/domain"
 )
 
@@ -39,7 +37,7 @@ func (s *Server) handleRegisterMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
-	memberID := mux.Vars(r)["id"]
+	memberID := pathVar(r, "id")
 	var req RemoveRequest
 	wr, err := s.prepareWrite(w, r, "removeMember", domain.CmdRemoveMember, &req, false)
 	if err != nil {

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/metropolis/csc/projections"
 )
 
@@ -81,7 +79,7 @@ type CityProgress struct {
 }
 
 func (s *Server) handleCityProgress(w http.ResponseWriter, r *http.Request) {
-	city := mux.Vars(r)["city"]
+	city := pathVar(r, "city")
 	view, err := s.readView(r)
 	if err != nil {
 		s.problem(w, r, err)

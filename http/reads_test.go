@@ -83,12 +83,14 @@ func TestReads(t *testing.T) {
 		len(item.History) != 4 || r.header.Get("ETag") != fmt.Sprintf(`"%d"`, item.Revision) {
 		t.Errorf("item detail: %+v, ETag %s", item, r.header.Get("ETag"))
 	}
-	ts.must(200, req{method: "POST", path: "/v1/roadmap-items/" + inProgress + "/hold", as: berlin,
+	held := ts.must(200, req{method: "POST", path: "/v1/roadmap-items/" + inProgress + "/hold", as: berlin,
 		body: map[string]any{"reason": "r"}, header: map[string]string{"If-Match": r.header.Get("ETag")}})
 	ts.must(404, req{method: "GET", path: "/v1/roadmap-items/" + domain.ItemStream("x"), as: coordinator})
 
+	// The history must show the hold: read at its position (the read models apply it asynchronously).
 	var hist cschttp.ItemHistory
-	ts.must(200, req{method: "GET", path: "/v1/roadmap-items/" + inProgress + "/history", as: berlin}).json(t, &hist)
+	ts.must(200, req{method: "GET", path: "/v1/roadmap-items/" + inProgress + "/history?minPosition=" + held.header.Get(cschttp.PositionHeader),
+		as: berlin}).json(t, &hist)
 	if len(hist.History) != 5 || hist.History[4].Type != domain.TypeItemPutOnHold || hist.History[0].Actor != berlin.String() {
 		t.Errorf("history: %+v", hist.History)
 	}

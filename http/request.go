@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,8 +34,16 @@ const (
 // decodeBody reads a JSON request body into v: at most MaxBodyBytes (413), application/json only
 // (415), one JSON value with no unknown fields (400). An empty body is an error unless optional, in
 // which case v is left as it is and decodeBody reports false.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) (bool, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+//
+// The body is read into buf (reset first), which the caller may then reuse: nothing decoded into v
+// refers to it.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool, buf *bytes.Buffer) (bool, error) {
+	buf.Reset()
+	if n := r.ContentLength; n > 0 && n <= MaxBodyBytes {
+		buf.Grow(int(n) + bytes.MinRead) // one read, no growing
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body := buf.Bytes()
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -134,28 +143,28 @@ func keyNamespace(route string) uuid.UUID {
 }
 
 // commandID returns the command ID of a write on route: the Idempotency-Key as a UUID, a UUIDv5 of a
-// key that is not one, or a fresh ID when there is no key.
-func (s *Server) commandID(r *http.Request, route string) (uuid.UUID, error) {
+// key that is not one, or a fresh ID when there is no key (made true).
+func (s *Server) commandID(r *http.Request, route string) (id uuid.UUID, made bool, err error) {
 	values := r.Header.Values(IdempotencyKeyHeader)
 	if len(values) == 0 {
-		return s.newID(), nil
+		return s.newID(), true, nil
 	}
 	if len(values) > 1 {
-		return uuid.Nil, errBadRequest("send one Idempotency-Key header")
+		return uuid.Nil, false, errBadRequest("send one Idempotency-Key header")
 	}
 	key := values[0]
 	if key == "" || len(key) > 255 {
-		return uuid.Nil, errBadRequest("the Idempotency-Key must have 1..255 characters")
+		return uuid.Nil, false, errBadRequest("the Idempotency-Key must have 1..255 characters")
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x20 || key[i] > 0x7e {
-			return uuid.Nil, errBadRequest("the Idempotency-Key must be printable ASCII")
+			return uuid.Nil, false, errBadRequest("the Idempotency-Key must be printable ASCII")
 		}
 	}
 	if id, err := uuid.Parse(key); err == nil && id != uuid.Nil {
-		return id, nil
+		return id, false, nil
 	}
-	return uuid.NewSHA1(keyNamespace(route), []byte(key)), nil
+	return uuid.NewSHA1(keyNamespace(route), []byte(key)), false, nil
 }
 
 // ifMatch parses If-Match: one strong entity tag holding a revision ("3"), or "*" (no condition). A
@@ -216,6 +225,25 @@ func parseReadParams(r *http.Request) (readParams, error) {
 		p.minPosition = pos
 	}
 	return p, nil
+}
+
+// bufferPool recycles the buffers of request bodies and digests (see prepareWrite). A buffer that
+// grew past maxPooledBuffer is left to the garbage collector rather than kept.
+type bufferPool struct{ pool sync.Pool }
+
+const maxPooledBuffer = 64 << 10
+
+func (p *bufferPool) get() *bytes.Buffer {
+	if b, ok := p.pool.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (p *bufferPool) put(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		p.pool.Put(b)
+	}
 }
 
 // writeJSON writes v as a JSON response with status.

@@ -24,6 +24,12 @@ type requestInfo struct {
 	route   string // the mux path template, or unmatchedRoute
 	subject string
 	role    string
+	// vars are the route variables when the route table matched the request (nvars of them).
+	vars  [maxRouteVars]routeVar
+	nvars int
+	// principal is who the request acts as, once authenticate has checked its token.
+	principal     Principal
+	authenticated bool
 }
 
 type infoKey struct{}

@@ -73,7 +73,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of decisions (Context.Now) and of reads without asOf; time.Now when nil.
 	Now func() time.Time
-	// NewID makes command IDs for writes without an Idempotency-Key; uuid.New when nil.
+	// NewID makes command IDs for writes without an Idempotency-Key; uuid.New when nil. Every call
+	// must return a new ID (a proposal's item stream, named after it, is taken not to exist yet).
 	NewID func() uuid.UUID
 	// ReadWait bounds how long a read with minPosition waits for the read models (504 after);
 	// DefaultReadWait when 0.
@@ -97,6 +98,7 @@ type Server struct {
 	readWait  time.Duration
 	heartbeat time.Duration
 	asOf      asOfCache    // read models built as of past moments
+	buffers   bufferPool   // scratch buffers of writes
 	promHTTP  http.Handler // serves /metrics; nil: none
 	metrics   *metrics     // nil: none
 

@@ -167,7 +167,7 @@ func (ts *testServer) waitForReadModels() {
 }
 
 // launch launches the pilot with the founding cities unless it is launched.
-func launch(t *testing.T, collab *cschttp.CollaboratoryEngine) {
+func launch(t testing.TB, collab *cschttp.CollaboratoryEngine) {
 	t.Helper()
 	stream := domain.CollaboratoryStream(domain.PilotSlug)
 	cmd := domain.LaunchCollaboratory{Slug: domain.PilotSlug, Name: "Cities Sustainability Collaboratory", Phase: "2018-2020",

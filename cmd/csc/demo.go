@@ -7,6 +7,8 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,11 +20,27 @@ import (
 
 // The demo (csc serve --demo) seeds every founding city with twelve roadmap items across all stages,
 // with monthly roadmap updates over the months before today, so that progress, health and overdue
-// counts show something real. Its dates (start, due, milestones, measurement periods, and the "at" of
-// each decision) are spread relative to the day it runs; the store records its own time as always.
+// counts show something real. Its dates (start, due, milestones, measurement periods, and the time of
+// each decision) are spread relative to the day it runs, over the three years before it.
+//
+// The demo writes a history: each command is decided at its own time (domain.Context.Now) and recorded
+// as having happened then (eventstore.Command.Recorded), so its events' effective time is that time,
+// not the moment the demo runs. The read models' "last update", activity and item history show it,
+// and the as-of views (?asOf=, csc replay --as-of, the dashboard's picker) show the demo as it stood
+// on any earlier day. As-of takes the longest prefix of the log whose effective times are at or before
+// the moment asked for, so the demo runs its commands in chronological order across all streams, every
+// one in the past; csc serve --demo launches the pilot at the start of that history (demoLaunch) on a
+// new store, so on a new store the whole log is in chronological order and each as-of view is exactly
+// the events up to that moment. Seeded into a store that already has events recorded at its own time
+// (the pilot launched without --demo), the demo's events come after them in the log, and an as-of
+// view of a moment before the seeding stops at the first event after that moment.
 //
 // Every demo command has a fixed command ID (derived from the city, the item and the step), so running
 // the demo again appends nothing: the engine replays each command's recorded result.
+
+// demoLaunch is when the demo's history begins: the pilot's launch, three years before now, before
+// every other demo event (the earliest proposal is at most 28 months before now).
+func demoLaunch(now time.Time) time.Time { return now.UTC().AddDate(-3, 0, 0) }
 
 // demoNamespace is the UUIDv5 namespace of the demo's command IDs.
 func demoNamespace() uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:csc:demo")) }
@@ -113,21 +131,34 @@ func demoPlans() []demoPlan {
 // demoCounts says what the demo did.
 type demoCounts struct{ commands, appended int }
 
-// seeder runs the demo's commands.
+// seeder plans the demo's commands, then runs them.
 type seeder struct {
 	ctx    context.Context
 	items  *cschttp.ItemEngine
 	collab *cschttp.CollaboratoryEngine
 	ns     uuid.UUID
+	now    time.Time
+	steps  []demoStep
+	last   map[string]time.Time // stream -> time of its last planned step
 	counts demoCounts
 }
 
-// seedDemo seeds the demo relative to now. It needs the pilot launched.
+// demoStep is one planned command: it happens at at, in stream.
+type demoStep struct {
+	at     time.Time
+	stream string
+	what   string // for errors, e.g. "berlin item 3"
+	run    func() (eventstore.Result, error)
+}
+
+// seedDemo seeds the demo relative to now. It needs the pilot launched (see demoLaunch). It plans
+// every command first, then runs them in chronological order (each stream's own order kept for
+// commands at the same time).
 func seedDemo(ctx context.Context, items *cschttp.ItemEngine, collab *cschttp.CollaboratoryEngine, now time.Time) (demoCounts, error) {
-	sd := &seeder{ctx: ctx, items: items, collab: collab, ns: demoNamespace()}
-	now = now.UTC()
+	sd := &seeder{ctx: ctx, items: items, collab: collab, ns: demoNamespace(), now: now.UTC(), last: make(map[string]time.Time)}
+	now = sd.now
 	for ci, city := range domain.FoundingCities() {
-		if err := sd.members(city, now); err != nil {
+		if err := sd.members(city, demoLaunch(now).AddDate(0, 0, 7)); err != nil {
 			return sd.counts, err
 		}
 		h := fnv.New64a()
@@ -141,16 +172,38 @@ func seedDemo(ctx context.Context, items *cschttp.ItemEngine, collab *cschttp.Co
 			}
 		}
 	}
+	slices.SortStableFunc(sd.steps, func(a, b demoStep) int { return a.at.Compare(b.at) })
+	for _, st := range sd.steps {
+		res, err := st.run()
+		if err != nil {
+			return sd.counts, fmt.Errorf("%s at %s: %w", st.what, st.at.Format(time.RFC3339), err)
+		}
+		sd.count(res)
+	}
 	return sd.counts, nil
+}
+
+// plan adds a command at at to stream. The demo's history is in the past, after its launch, and in
+// order in each stream; plan refuses a step that breaks this (a mistake in the demo's dates).
+func (sd *seeder) plan(at time.Time, stream, what string, run func() (eventstore.Result, error)) error {
+	if !at.Before(sd.now) || !at.After(demoLaunch(sd.now)) {
+		return fmt.Errorf("demo step at %s is not between the demo's launch and now (%s)", at.Format(time.RFC3339), sd.now.Format(time.RFC3339))
+	}
+	if at.Before(sd.last[stream]) {
+		return fmt.Errorf("demo step at %s in %s is before the stream's previous step (%s)", at.Format(time.RFC3339), stream,
+			sd.last[stream].Format(time.RFC3339))
+	}
+	sd.last[stream] = at
+	sd.steps = append(sd.steps, demoStep{at: at, stream: stream, what: what, run: run})
+	return nil
 }
 
 func (sd *seeder) id(parts ...any) uuid.UUID {
 	return uuid.NewSHA1(sd.ns, []byte(fmt.Sprint(parts...)))
 }
 
-// members registers a mayor and a scientist for the city's delegation, a year ago.
-func (sd *seeder) members(city domain.City, now time.Time) error {
-	at := now.AddDate(-1, 0, 0)
+// members registers a mayor and a scientist for the city's delegation at at.
+func (sd *seeder) members(city domain.City, at time.Time) error {
 	for i, m := range []struct {
 		name      string
 		expertise domain.Expertise
@@ -159,15 +212,21 @@ func (sd *seeder) members(city domain.City, now time.Time) error {
 		cmd := domain.RegisterMember{MemberID: uuid.NewSHA1(cmdID, []byte("member")).String(), City: city.ID,
 			Name: m.name, Expertise: m.expertise}
 		dctx := domain.Context{Now: at, Actor: "coordinator", Role: domain.RoleCoordinator}
-		res, err := sd.collab.Execute(sd.ctx, domain.CollaboratoryStream(domain.PilotSlug), eventstore.Command{
-			ID: cmdID, Name: cmd.CommandName(), Actor: dctx.Actor, Role: string(dctx.Role),
-		}, func(st domain.Collaboratory, _ bool) ([]domain.Event, error) {
-			return domain.DecideCollaboratory(st, cmd, dctx)
+		stream := domain.CollaboratoryStream(domain.PilotSlug)
+		err := sd.plan(at, stream, city.ID+" member "+strconv.Itoa(i), func() (eventstore.Result, error) {
+			res, err := sd.collab.Execute(sd.ctx, stream, eventstore.Command{
+				ID: cmdID, Name: cmd.CommandName(), Actor: dctx.Actor, Role: string(dctx.Role), Recorded: &at,
+			}, func(st domain.Collaboratory, _ bool) ([]domain.Event, error) {
+				return domain.DecideCollaboratory(st, cmd, dctx)
+			})
+			if err != nil {
+				return res, fmt.Errorf("register member: %w", err)
+			}
+			return res, nil
 		})
 		if err != nil {
-			return fmt.Errorf("register member: %w", err)
+			return err
 		}
-		sd.count(res)
 	}
 	return nil
 }
@@ -179,7 +238,7 @@ func (sd *seeder) count(res eventstore.Result) {
 	}
 }
 
-// item proposes the k-th item of a city and takes it through the plan's stages.
+// item plans the k-th item of a city: proposed, then taken through the plan's stages.
 func (sd *seeder) item(city domain.City, k int, idea demoIdea, plan demoPlan, now time.Time, rng *rand.Rand) error {
 	day := 24 * time.Hour
 	monthsAgo := 4 + rng.IntN(8)  // implementation started 4..11 months ago
@@ -203,6 +262,9 @@ func (sd *seeder) item(city domain.City, k int, idea demoIdea, plan demoPlan, no
 	proposeID := sd.id(city.ID, "/", k, "/propose")
 	itemID := uuid.NewSHA1(proposeID, []byte("roadmap-item")).String()
 	step := 0
+	stream := domain.ItemStream(itemID)
+	what := fmt.Sprintf("%s item %d", city.ID, k)
+	// run plans the item's next command, decided and recorded at at.
 	run := func(at time.Time, coordinator bool, cmd domain.ItemCommand) error {
 		step++
 		dctx := domain.Context{Now: at, Actor: memberSubject(city.ID), Role: domain.RoleMember, City: city.ID}
@@ -213,14 +275,11 @@ func (sd *seeder) item(city domain.City, k int, idea demoIdea, plan demoPlan, no
 		if step > 1 {
 			cmdID = sd.id(city.ID, "/", k, "/", step)
 		}
-		res, err := sd.items.Execute(sd.ctx, domain.ItemStream(itemID), eventstore.Command{
-			ID: cmdID, Name: cmd.CommandName(), Actor: dctx.Actor, Role: string(dctx.Role), City: dctx.City,
-		}, func(st domain.RoadmapItem, _ bool) ([]domain.Event, error) { return domain.DecideItem(st, cmd, dctx) })
-		if err != nil {
-			return err
-		}
-		sd.count(res)
-		return nil
+		return sd.plan(at, stream, what+" "+cmd.CommandName(), func() (eventstore.Result, error) {
+			return sd.items.Execute(sd.ctx, stream, eventstore.Command{
+				ID: cmdID, Name: cmd.CommandName(), Actor: dctx.Actor, Role: string(dctx.Role), City: dctx.City, Recorded: &at,
+			}, func(st domain.RoadmapItem, _ bool) ([]domain.Event, error) { return domain.DecideItem(st, cmd, dctx) })
+		})
 	}
 
 	if err := run(proposedAt, false, domain.ProposeRoadmapItem{ItemID: itemID, City: city.ID, ItemFields: fields}); err != nil {

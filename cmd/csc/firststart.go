@@ -47,6 +47,13 @@ func launchCommandID(slug string) uuid.UUID {
 // launchPilot launches the pilot collaboratory with the seven founding cities unless it is launched
 // already. It reports whether it launched it now.
 func launchPilot(ctx context.Context, collab *cschttp.CollaboratoryEngine, now time.Time) (bool, error) {
+	return launchPilotAt(ctx, collab, now, false)
+}
+
+// launchPilotAt is launchPilot deciding at now; with backdated, the launch is also recorded as having
+// happened at now (eventstore.Command.Recorded), not when the store commits it: the start of the
+// demo's history (demoLaunch).
+func launchPilotAt(ctx context.Context, collab *cschttp.CollaboratoryEngine, now time.Time, backdated bool) (bool, error) {
 	stream := domain.CollaboratoryStream(domain.PilotSlug)
 	st, _, _, err := collab.Load(ctx, stream)
 	if err != nil {
@@ -62,9 +69,13 @@ func launchPilot(ctx context.Context, collab *cschttp.CollaboratoryEngine, now t
 	}
 	cmd := domain.LaunchCollaboratory{Slug: domain.PilotSlug, Name: pilotName, Phase: pilotPhase, FoundingCities: slugs}
 	dctx := domain.Context{Now: now, Actor: systemActor, Role: domain.RoleAdmin}
-	res, err := collab.Execute(ctx, stream, eventstore.Command{
+	command := eventstore.Command{
 		ID: launchCommandID(domain.PilotSlug), Name: cmd.CommandName(), Actor: systemActor, Role: string(domain.RoleAdmin),
-	}, func(st domain.Collaboratory, _ bool) ([]domain.Event, error) {
+	}
+	if backdated {
+		command.Recorded = &now
+	}
+	res, err := collab.Execute(ctx, stream, command, func(st domain.Collaboratory, _ bool) ([]domain.Event, error) {
 		return domain.DecideCollaboratory(st, cmd, dctx)
 	})
 	if err != nil {

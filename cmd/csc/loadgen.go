@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,10 @@ type loadConfig struct {
 	clients  int           // concurrent command clients
 	duration time.Duration // how long the load runs
 	data     string        // data folder ("" : a temporary one, removed afterwards)
+	// cpuProfile, when set, is the file the CPU profile of the load phase is written to. The load's
+	// goroutines carry the pprof label loadgen (commands, progress-http, progress-model); the
+	// server's goroutines carry none, so go tool pprof -tagignore loadgen=. shows the server alone.
+	cpuProfile string
 }
 
 // loadResult is what one run measured.
@@ -71,6 +76,7 @@ func (m *Main) runLoadgen(ctx context.Context, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "load duration per history size")
 	data := fs.String("data", "", "data folder to seed and serve (default: a temporary folder per size, removed after)")
 	out := fs.String("out", "", "also write the Markdown table to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each load phase to this file (with several sizes: <name>-<events><ext>)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,7 +94,12 @@ func (m *Main) runLoadgen(ctx context.Context, args []string) error {
 	var results []loadResult
 	for _, n := range sizes {
 		fmt.Fprintf(m.Stderr, "loadgen: %d events of history, %d clients, %v\n", n, *clients, *duration)
-		res, err := m.load(ctx, loadConfig{history: n, clients: *clients, duration: *duration, data: *data})
+		prof := *cpuProfile
+		if prof != "" && len(sizes) > 1 {
+			ext := filepath.Ext(prof)
+			prof = strings.TrimSuffix(prof, ext) + "-" + strconv.Itoa(n) + ext
+		}
+		res, err := m.load(ctx, loadConfig{history: n, clients: *clients, duration: *duration, data: *data, cpuProfile: prof})
 		if err != nil {
 			return fmt.Errorf("loadgen at %d events: %w", n, err)
 		}
@@ -164,9 +175,17 @@ func (m *Main) load(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	if err != nil {
 		return res, err
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: cfg.clients * 2, MaxIdleConnsPerHost: cfg.clients * 2}}
+	// Every client keeps its connection (MaxIdleConnsPerHost at least the clients, so that none is
+	// closed and dialled again), and the bodies are encoded once: the client side shares the process
+	// and the CPU with the server, and should spend as little of it as a lean client would.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: cfg.clients * 2, MaxIdleConnsPerHost: cfg.clients * 2,
+		DisableCompression: true}}
 	defer client.CloseIdleConnections()
-	lg := &loadClient{http: client, base: a.server.URL(), token: token}
+	bodies, err := newLoadBodies(m.Now().UTC())
+	if err != nil {
+		return res, err
+	}
+	lg := &loadClient{http: client, base: a.server.URL(), auth: "Bearer " + token, bodies: bodies}
 
 	loadCtx, stop := context.WithTimeout(ctx, cfg.duration)
 	defer stop()
@@ -178,22 +197,37 @@ func (m *Main) load(ctx context.Context, cfg loadConfig) (loadResult, error) {
 		queryLat []time.Duration
 		modelLat []time.Duration
 	)
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return res, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	// labelled runs f in a new goroutine labelled loadgen=part (see loadConfig.cpuProfile).
+	labelled := func(part string, f func()) {
+		wg.Add(1)
+		go pprof.Do(loadCtx, pprof.Labels("loadgen", part), func(context.Context) {
+			defer wg.Done()
+			f()
+		})
+	}
 	cpuStart, cpuKnown := processCPU()
 	start := time.Now()
 	for c := range cfg.clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		labelled("commands", func() {
 			lat, fails := lg.commands(loadCtx, domain.FoundingCities()[c%7].ID)
 			failed.Add(int64(fails))
 			mu.Lock()
 			cmdLat = append(cmdLat, lat...)
 			mu.Unlock()
-		}()
+		})
 	}
-	wg.Add(2)
-	go func() { // the progress query over HTTP, one at a time, paced like the model query below
-		defer wg.Done()
+	labelled("progress-http", func() { // the progress query over HTTP, one at a time, paced like the model query below
 		for loadCtx.Err() == nil {
 			t := time.Now()
 			if err := lg.get(loadCtx, "/v1/progress"); err == nil {
@@ -201,16 +235,15 @@ func (m *Main) load(ctx context.Context, cfg loadConfig) (loadResult, error) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-	}()
-	go func() { // the same query on the read model alone, paced so that it does not steal a core
-		defer wg.Done()
+	})
+	labelled("progress-model", func() { // the same query on the read model alone, paced so that it does not steal a core
 		for loadCtx.Err() == nil {
 			t := time.Now()
 			_ = a.runner.Models().Progress(time.Now())
 			modelLat = append(modelLat, time.Since(t))
 			time.Sleep(time.Millisecond)
 		}
-	}()
+	})
 	wg.Wait()
 	res.Elapsed = time.Since(start)
 	if cpuEnd, ok := processCPU(); ok && cpuKnown && len(cmdLat) > 0 {
@@ -242,15 +275,46 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 // loadClient drives the API over HTTP.
 type loadClient struct {
-	http  *http.Client
-	base  string
-	token string
+	http   *http.Client
+	base   string
+	auth   string // the Authorization header
+	bodies loadBodies
+}
+
+// loadBodies are the JSON bodies of the load's commands, encoded once for the run.
+type loadBodies struct {
+	proposals map[string][]byte // by city
+	updates   [10][]byte
+}
+
+// newLoadBodies encodes a proposal for every founding city and the ten updates of a lifecycle, dated
+// today.
+func newLoadBodies(today time.Time) (loadBodies, error) {
+	b := loadBodies{proposals: make(map[string][]byte)}
+	for _, c := range domain.FoundingCities() {
+		enc, err := json.Marshal(loadProposal(c.ID, today))
+		if err != nil {
+			return b, err
+		}
+		b.proposals[c.ID] = enc
+	}
+	for i := range b.updates {
+		n := i + 1
+		enc, err := json.Marshal(cschttp.UpdateRequest{ProgressPercent: ptr(n * 10),
+			Measurement: &domain.Measurement{Value: float64(100 + n*50), Period: today.Format("2006-01")},
+			Narrative:   fmt.Sprintf("Update %d.", n)})
+		if err != nil {
+			return b, err
+		}
+		b.updates[i] = enc
+	}
+	return b, nil
 }
 
 // commands runs item lifecycles for city until ctx ends: propose, approve, start, ten updates,
 // complete. It returns the latency of every command answered 2xx and the number of failures.
 func (lc *loadClient) commands(ctx context.Context, city string) (lat []time.Duration, failed int) {
-	do := func(path string, body any) (string, bool) {
+	do := func(path string, body []byte) (string, bool) {
 		t := time.Now()
 		id, err := lc.post(ctx, path, body)
 		if err != nil {
@@ -263,23 +327,21 @@ func (lc *loadClient) commands(ctx context.Context, city string) (lat []time.Dur
 		return id, true
 	}
 	for ctx.Err() == nil {
-		today := time.Now().UTC()
-		id, ok := do("/v1/roadmap-items", loadProposal(city, today))
+		id, ok := do("/v1/roadmap-items", lc.bodies.proposals[city])
 		if !ok {
 			continue
 		}
-		if _, ok := do("/v1/roadmap-items/"+id+"/approve", nil); !ok {
+		item := "/v1/roadmap-items/" + id
+		if _, ok := do(item+"/approve", nil); !ok {
 			continue
 		}
-		if _, ok := do("/v1/roadmap-items/"+id+"/start", nil); !ok {
+		if _, ok := do(item+"/start", nil); !ok {
 			continue
 		}
-		for i := 1; i <= 10 && ctx.Err() == nil; i++ {
-			do("/v1/roadmap-items/"+id+"/updates", cschttp.UpdateRequest{ProgressPercent: ptr(i * 10),
-				Measurement: &domain.Measurement{Value: float64(100 + i*50), Period: today.Format("2006-01")},
-				Narrative:   fmt.Sprintf("Update %d.", i)})
+		for i := 0; i < len(lc.bodies.updates) && ctx.Err() == nil; i++ {
+			do(item+"/updates", lc.bodies.updates[i])
 		}
-		do("/v1/roadmap-items/"+id+"/complete", nil)
+		do(item+"/complete", nil)
 	}
 	return lat, failed
 }
@@ -297,20 +359,16 @@ func loadProposal(city string, today time.Time) cschttp.ProposeRequest {
 }
 
 // post sends a JSON command (an empty body for nil) and returns the written ID.
-func (lc *loadClient) post(ctx context.Context, path string, body any) (string, error) {
-	var rd io.Reader
+func (lc *loadClient) post(ctx context.Context, path string, body []byte) (string, error) {
+	var rd io.Reader = http.NoBody
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return "", err
-		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, lc.base+path, rd)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Authorization", "Bearer "+lc.token)
+	req.Header.Set("Authorization", lc.auth)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -339,7 +397,7 @@ func (lc *loadClient) get(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+lc.token)
+	req.Header.Set("Authorization", lc.auth)
 	resp, err := lc.http.Do(req)
 	if err != nil {
 		return err

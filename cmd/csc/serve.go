@@ -125,7 +125,12 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 		return a, err
 	}
 
-	launched, err := launchPilot(ctx, a.collab, m.Now())
+	// With --demo on a new store, the launch starts the demo's history, years back (see demo.go).
+	launchAt := m.Now()
+	if cfg.demo {
+		launchAt = demoLaunch(launchAt)
+	}
+	launched, err := launchPilotAt(ctx, a.collab, launchAt, cfg.demo)
 	if err != nil {
 		return a, err
 	}

@@ -132,16 +132,17 @@ func (f Filter) Apply(events iter.Seq2[eventstore.RecordedEvent, error]) iter.Se
 	}
 }
 
-// RecordedAt returns when ev was recorded: the original recorded time kept in its metadata when it was
-// copied from another store, else the time its store committed it. Both are in UTC.
+// RecordedAt returns when ev was recorded: its effective time (eventstore.EffectiveTime), the time
+// kept in its metadata when it was copied from another store or written as history, else the time its
+// store committed it. Both are in UTC.
 func RecordedAt(ev eventstore.RecordedEvent) time.Time {
 	var md struct {
 		Recorded *time.Time `json:"recorded"`
 	}
-	if json.Unmarshal(ev.Metadata, &md) == nil && md.Recorded != nil {
-		return md.Recorded.UTC()
+	if json.Unmarshal(ev.Metadata, &md) != nil {
+		md.Recorded = nil
 	}
-	return ev.Recorded.UTC()
+	return eventstore.EffectiveTime(ev, eventstore.Metadata{Recorded: md.Recorded})
 }
 
 // Writer writes events in one format. It buffers: Close flushes. A Writer is not safe for concurrent
