@@ -67,6 +67,9 @@ func (su suite) testMemory(t *testing.T) {
 	if testing.Short() && !inCI() {
 		t.Skipf("skipped under -short: reads a %d-event log (set CI=true to force it)", n)
 	}
+	if raceEnabled {
+		t.Skipf("skipped under -race: reads a %d-event log; `make test` runs this case without the race detector", n)
+	}
 	s := su.newStore(t)
 	ctx := t.Context()
 	if err := fillLog(ctx, s, n, 5000); err != nil {
