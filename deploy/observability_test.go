@@ -289,7 +289,7 @@ func TestDashboardShowsTheAskedFigures(t *testing.T) {
 var metricOwners = []struct{ prefix, dir string }{
 	{"csc_engine_", "eventstore"},
 	{"csc_eventstore_sqlite_", "eventstore/sqlite"},
-	{"csc_esdb_", "eventstore/esdb"},
+	{"csc_eventstore_esdb_", "eventstore/esdb"},
 	{"csc_projection_", "projections"},
 	{"csc_http_", "http"},
 }
