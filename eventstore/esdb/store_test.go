@@ -3,7 +3,6 @@ package esdb_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"iter"
 	"os"
@@ -20,31 +19,10 @@ import (
 	"github.com/metropolis/csc/eventstore/storetest"
 )
 
-// idReuseSkip names the contract cases that EventStoreDB cannot pass: the suite wants an event ID to be
-// refused in any other stream (and at the current revision of its own stream), but the server checks
-// IDs per stream only, for idempotence, and writes such events. TestIDReuseFollowsTheServer pins what
-// the server (and so the adapter) does instead.
-const idReuseSkip = "TestStoreContract/IDReuse"
-
-// TestMain skips idReuseSkip unless -test.skip names something else (pass e.g. -skip '^$' to run it
-// and see it fail).
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.skip"); f != nil && f.Value.String() == "" {
-		if err := f.Value.Set(idReuseSkip); err != nil {
-			fmt.Fprintln(os.Stderr, "set -test.skip:", err)
-			os.Exit(2)
-		}
-	}
-	os.Exit(m.Run())
-}
-
-// logSkip says in the test log which contract cases do not run, and why.
-func logSkip(t *testing.T) {
-	if f := flag.Lookup("test.skip"); f != nil && f.Value.String() == idReuseSkip {
-		t.Logf("skipping the contract's IDReuse cases (-test.skip %s): EventStoreDB checks event IDs per stream only; see TestIDReuseFollowsTheServer", idReuseSkip)
-	}
-}
+// contractOptions: EventStoreDB checks event IDs per stream only (for idempotence) and writes an ID
+// reused in another stream, so the contract's IDReuse cases, which want an ID to name one event in the
+// whole store, do not apply. TestIDReuseFollowsTheServer pins what the server (and so the adapter) does.
+var contractOptions = storetest.Options{EventIDsPerStream: true}
 
 // fixtureStore is the store under test in CI: the adapter and the fixture it talks to. Close closes both,
 // because the contract suite counts goroutines from before newStore to after Close, and the fixture
@@ -56,7 +34,7 @@ type fixtureStore struct {
 
 func (s fixtureStore) Close() error {
 	err := s.Store.Close()
-	s.fixture.Stop()
+	s.fixture.Close()
 	return err
 }
 
@@ -77,13 +55,12 @@ func open(t testing.TB, url string, opts esdb.Options) *esdb.Store {
 // no EventStoreDB/KurrentDB server can be installed here or in CI: no package registry they reach ships
 // one (only clients).
 func TestStoreContract(t *testing.T) {
-	logSkip(t)
-	storetest.Run(t, func(t *testing.T) eventstore.Store {
+	storetest.RunWith(t, func(t *testing.T) eventstore.Store {
 		f := esdbfixture.Start(t, esdbfixture.Options{})
 		s := fixtureStore{Store: open(t, f.URL(), esdb.Options{}), fixture: f}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
-	})
+	}, contractOptions)
 }
 
 // The contract against a real EventStoreDB/KurrentDB, where CSC_ESDB_URL is set. The server is shared
@@ -94,10 +71,9 @@ func TestStoreContractRealServer(t *testing.T) {
 	if url == "" {
 		t.Skip("CSC_ESDB_URL is not set: the contract runs against a real EventStoreDB/KurrentDB only where it names one (e.g. esdb://localhost:2113?tls=false)")
 	}
-	logSkip(t)
-	storetest.Run(t, func(t *testing.T) eventstore.Store {
+	storetest.RunWith(t, func(t *testing.T) eventstore.Store {
 		return newPrefixed(t, open(t, url, esdb.Options{}))
-	})
+	}, contractOptions)
 }
 
 // prefixed is one subtest's share of a shared server: its streams are prefix+name, and its $all holds the
@@ -613,7 +589,7 @@ func TestOpen(t *testing.T) {
 		ok   bool
 	}{
 		{name: "not a connection string", url: "http://localhost:2113"},
-		{name: "nothing listening", url: stopped.URL("maxDiscoverAttempts=1")},
+		{name: "server down", url: stopped.URL("maxDiscoverAttempts=1")},
 		{name: "running server", url: running.URL(), ok: true},
 		{name: "second store on the same registerer", url: running.URL()},
 	}

@@ -65,6 +65,12 @@ type Options struct {
 	LogEvents int
 	// MaxHeapGrowth bounds the live heap growth while reading that log. 0 means 64 MiB.
 	MaxHeapGrowth uint64
+	// EventIDsPerStream declares a store that checks event IDs within one stream only, as the
+	// EventStoreDB server does (for idempotent appends), rather than in the whole store as the port
+	// asks. The IDReuse cases, which reuse an ID in another stream or out of place, are then skipped;
+	// the engine never reuses an event ID (they derive from command IDs), so this only matters for
+	// callers that append by hand.
+	EventIDsPerStream bool
 
 	// wait replaces defaultWait in this package's own tests of the suite.
 	wait time.Duration

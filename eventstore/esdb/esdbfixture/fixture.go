@@ -19,7 +19,7 @@
 // answers with its commit position. The log starts with a few system events ($-prefixed types and
 // streams) so that clients' filters are exercised; WriteSystemEvent adds more.
 //
-// Nothing is durable (data survive Stop/Restart, not the process) and there is no authentication,
+// Nothing is durable (data survive Stop/Restart, not Close) and there is no authentication,
 // no deletion, no persistent subscription, no projection, no cluster. Use it only in tests.
 package esdbfixture
 
@@ -82,8 +82,13 @@ type Fixture struct {
 	opts Options
 	addr string
 
+	lis      net.Listener  // open from Start to Close, so that no other process takes the port
+	accepted chan struct{} // closed when the accept loop has returned
+
 	mu      sync.Mutex
-	srv     *grpc.Server
+	closed  bool
+	srv     *grpc.Server  // nil while stopped
+	conns   *chanListener // what srv serves: the connections the accept loop hands over
 	serving chan struct{} // closed when srv.Serve has returned
 	// The log holds no pointers (names are interned, payloads kept in one byte slice), so that a log of
 	// millions of events costs the garbage collector nothing to scan.
@@ -170,11 +175,63 @@ func Start(tb testing.TB, opts Options) *Fixture {
 	if err != nil {
 		tb.Fatalf("esdbfixture: listen: %v", err)
 	}
-	f.addr = lis.Addr().String()
-	f.serve(lis)
-	tb.Cleanup(f.Stop)
+	f.lis, f.addr, f.accepted = lis, lis.Addr().String(), make(chan struct{})
+	go f.acceptLoop()
+	f.mu.Lock()
+	f.serve()
+	f.mu.Unlock()
+	tb.Cleanup(f.Close)
 	return f
 }
+
+// acceptLoop accepts every connection: it hands it to the running server, or closes it at once while
+// the fixture is stopped (clients then see the node down, as with a refused connection).
+func (f *Fixture) acceptLoop() {
+	defer close(f.accepted)
+	for {
+		c, err := f.lis.Accept()
+		if err != nil {
+			return // closed by Close
+		}
+		f.mu.Lock()
+		to := f.conns
+		f.mu.Unlock()
+		if to == nil {
+			_ = c.Close()
+			continue
+		}
+		select {
+		case to.conns <- c:
+		case <-to.done:
+			_ = c.Close()
+		}
+	}
+}
+
+// chanListener is the net.Listener a grpc.Server serves: the connections that acceptLoop hands over.
+// Closing it (grpc.Server.Stop does) leaves the fixture's real listener open.
+type chanListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
 
 // Addr is the fixture's host:port.
 func (f *Fixture) Addr() string { return f.addr }
@@ -185,26 +242,27 @@ func (f *Fixture) URL(params ...string) string {
 	return "esdb://" + f.addr + "?" + strings.Join(append([]string{"tls=false"}, params...), "&")
 }
 
-func (f *Fixture) serve(lis net.Listener) {
+// serve starts a gRPC server on the connections of the accept loop; the caller holds f.mu.
+func (f *Fixture) serve() {
 	srv := grpc.NewServer(grpc.WaitForHandlers(true))
 	streams.RegisterStreamsServer(srv, &streamsService{f: f})
 	serverfeatures.RegisterServerFeaturesServer(srv, featuresService{})
+	l := &chanListener{addr: f.lis.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
 	done := make(chan struct{})
-	f.mu.Lock()
-	f.srv, f.serving = srv, done
-	f.mu.Unlock()
+	f.srv, f.conns, f.serving = srv, l, done
 	go func() {
 		defer close(done)
-		_ = srv.Serve(lis)
+		_ = srv.Serve(l)
 	}()
 }
 
-// Stop closes the listener and every connection (clients see the node go away), keeping the data.
-// It returns once every call in progress has returned. Stopping a stopped fixture does nothing.
+// Stop closes every connection and refuses new ones (clients see the node go away), keeping the data
+// and the port. It returns once every call in progress has returned. Stopping a stopped fixture does
+// nothing.
 func (f *Fixture) Stop() {
 	f.mu.Lock()
 	srv, done := f.srv, f.serving
-	f.srv = nil
+	f.srv, f.conns = nil, nil
 	f.mu.Unlock()
 	if srv == nil {
 		return
@@ -216,12 +274,30 @@ func (f *Fixture) Stop() {
 // Restart stops the fixture if it runs and serves again on the same address, with the same data.
 func (f *Fixture) Restart() error {
 	f.Stop()
-	lis, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return fmt.Errorf("esdbfixture: restart on %s: %w", f.addr, err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return errors.New("esdbfixture: restart after Close")
 	}
-	f.serve(lis)
+	if f.srv == nil {
+		f.serve()
+	}
 	return nil
+}
+
+// Close stops the fixture for good and frees its port; every goroutine it started has returned when
+// Close returns. Start registers it as a cleanup of the test; closing twice does nothing.
+func (f *Fixture) Close() {
+	f.mu.Lock()
+	already := f.closed
+	f.closed = true
+	f.mu.Unlock()
+	if already {
+		return
+	}
+	f.Stop()
+	_ = f.lis.Close()
+	<-f.accepted
 }
 
 // DropSubscriptions ends every live subscription with an error (status Unavailable, as when the node
