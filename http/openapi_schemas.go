@@ -142,9 +142,13 @@ func readSchemas() obj {
 	measurement := object([]string{"updateId", "period", "value", "originalValue", "at", "corrections"}, obj{
 		"updateId": str(), "period": str(), "value": number(), "originalValue": number(), "at": dateTime,
 		"corrections": arrayOf(correction)})
+	fieldChange := object([]string{"field"}, obj{
+		"field":  withDesc(str(), "title, description, theme, sdgTargets, indicator, milestones, budget, startDate, dueDate, stage, progressPercent, measurement.value, milestonesReached or updates[<updateId>].measurement.value"),
+		"before": withDesc(obj{}, "the JSON value before the event; absent when the field had none"),
+		"after":  withDesc(obj{}, "the JSON value after the event")})
 	history := object([]string{"revision", "position", "at", "type", "summary"}, obj{
 		"revision": count, "position": str(), "at": dateTime, "type": str(), "actor": str(), "actorName": str(),
-		"role": str(), "summary": str()})
+		"role": str(), "summary": str(), "changes": arrayOf(fieldChange)})
 	detail := maps.Clone(summary)
 	maps.Copy(detail, obj{
 		"description":      str(),

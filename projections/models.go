@@ -328,6 +328,10 @@ type HistoryEntry struct {
 	ActorName string    `json:"actorName,omitempty"`
 	Role      string    `json:"role,omitempty"`
 	Summary   string    `json:"summary"`
+	// Changes are the fields the event changed, before and after: a proposal's fields (after
+	// only), a revision's changed fields, the stage, an update's progress, measured value and
+	// milestones reached, a corrected measurement.
+	Changes []FieldChange `json:"changes,omitempty"`
 }
 
 // Items returns the items the filter selects, with their health at now, in order of proposal.
@@ -460,13 +464,14 @@ func (m *Models) ItemHistory(id string) ([]HistoryEntry, bool) {
 func (s *state) history(it *item) []HistoryEntry {
 	out := make([]HistoryEntry, len(it.history))
 	unit := it.unit()
+	changes := s.historyChanges(it)
 	for i, rec := range it.history {
 		// The events of a stream are consecutive revisions: the last one is at it.rev.
 		rev := it.rev - uint64(len(it.history)-1-i)
 		out[i] = HistoryEntry{
 			Revision: rev, Position: rec.pos.String(), At: timeOf(rec.at), Type: typeName(rec.kind),
 			Actor: s.name(rec.actor), ActorName: s.actorName(s.name(rec.actor)), Role: s.name(rec.role),
-			Summary: s.what(rec, unit, "the item"),
+			Summary: s.what(rec, unit, "the item"), Changes: changes[i],
 		}
 	}
 	return out

@@ -501,6 +501,7 @@ func (s *state) applyItem(f *fact, rec *historyRec, act *activityRec) {
 	}
 	at := f.recorded
 	old := it.con
+	rec.from = stageRef(it.stage)
 	switch c.kind {
 	case kindProposed:
 		it.proposedAt, it.stage = at, domain.StageProposed
@@ -509,6 +510,7 @@ func (s *state) applyItem(f *fact, rec *historyRec, act *activityRec) {
 	case kindRevised:
 		it.stage = domain.StageProposed
 		it.revisions++
+		rec.aux = s.texts.keep(revisionDiff(it, c.fields))
 		it.setFields(c.fields)
 		rec.text = s.texts.keep(c.fields.Title)
 	case kindApproved:
@@ -522,6 +524,7 @@ func (s *state) applyItem(f *fact, rec *historyRec, act *activityRec) {
 	case kindUpdate:
 		rec.flags = c.flags
 		if c.flags&flagProgress != 0 {
+			rec.prev = progressRef(it.progressPercent, it.progressReported)
 			it.progressPercent, it.progressReported = c.progress, true
 			rec.a = float64(c.progress)
 		}
@@ -545,6 +548,9 @@ func (s *state) applyItem(f *fact, rec *historyRec, act *activityRec) {
 			m.value = c.value
 			m.corrections = append(m.corrections, correction{old: c.old, new: c.value, reason: c.text, actor: rec.actor, at: at.UnixNano()})
 			rec.aux = s.texts.keep(m.period)
+			if i < math.MaxUint16 {
+				rec.n = uint16(i + 1) // names the update in the history's field changes
+			}
 		}
 	case kindOnHold:
 		it.stage, rec.text = domain.StageOnHold, s.texts.keep(c.text)

@@ -23,6 +23,8 @@ type historyRec struct {
 	n     uint16 // evidence count, founding cities
 	kind  eventKind
 	flags uint8
+	from  uint8 // item events: the stage before the event (stageRef)
+	prev  uint8 // updates with a progress: the progress reported before (progressRef)
 }
 
 type eventKind uint8
