@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,18 +204,6 @@ func dataIDs(evs []eventstore.EventData) []uuid.UUID {
 	return out
 }
 
-func sameIDs(a, b []uuid.UUID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // waitUntil polls cond until it holds, failing the test after a minute (a guard against hangs, not a
 // timing assertion).
 func waitUntil(t testing.TB, what string, cond func() bool) {
@@ -305,19 +294,19 @@ func TestSystemEventsAreSkipped(t *testing.T) {
 	want = append(want, idsOf(collect(t, s.ReadStream(ctx, "user-last", 0)))...)
 
 	all := collect(t, s.ReadAll(ctx, eventstore.Position{}))
-	if !sameIDs(idsOf(all), want) {
+	if !slices.Equal(idsOf(all), want) {
 		t.Fatalf("ReadAll: want the %d user events only, got %d events", len(want), len(all))
 	}
 	for _, k := range []int{0, 49, 50, 998, 999, 1000, 1001, 1999, 2000, len(all) - 2, len(all) - 1} {
 		got := collect(t, s.ReadAll(ctx, all[k].Position))
-		if !sameIDs(idsOf(got), want[k+1:]) {
+		if !slices.Equal(idsOf(got), want[k+1:]) {
 			t.Fatalf("ReadAll(after event %d): want the %d user events after it, got %d", k, len(want)-k-1, len(got))
 		}
 	}
 	if h, err := s.Head(ctx); err != nil || h != last.Position {
 		t.Fatalf("Head with system events after the last user event: want %v, got %v (err %v)", last.Position, h, err)
 	}
-	if got := sub.receive(t, len(want)); !sameIDs(idsOf(got), want) {
+	if got := sub.receive(t, len(want)); !slices.Equal(idsOf(got), want) {
 		t.Fatalf("SubscribeAll: want the %d user events in order, got others", len(want))
 	}
 	sub.nothingMore(t)
@@ -394,7 +383,7 @@ func TestSubscriptionSurvivesDrops(t *testing.T) {
 				}
 			}
 			got = append(got, sub.receive(t, len(want)-len(got))...)
-			if !sameIDs(idsOf(got), want) {
+			if !slices.Equal(idsOf(got), want) {
 				t.Fatalf("after %d drops: want every event exactly once, in order", tc.drops)
 			}
 			sub.nothingMore(t)
@@ -456,7 +445,7 @@ func TestSurvivesServerRestart(t *testing.T) {
 	after := newEvents("After", 40)
 	mustAppend(t, s, "restarted", eventstore.Exact(39), after)
 	got = append(got, sub.receive(t, len(after))...)
-	if want := append(dataIDs(before), dataIDs(after)...); !sameIDs(idsOf(got), want) {
+	if want := append(dataIDs(before), dataIDs(after)...); !slices.Equal(idsOf(got), want) {
 		t.Fatal("subscription across a server restart: want every event exactly once, in order")
 	}
 	sub.nothingMore(t)

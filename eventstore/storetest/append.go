@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -51,7 +52,7 @@ func (su suite) testExpectedRevision(t *testing.T) {
 
 			if !tc.ok {
 				checkWrongRevision(t, err, stream, tc.expected, tc.actual, tc.existing > 0)
-				if !equalIDs(ids(after), ids(before)) {
+				if !slices.Equal(ids(after), ids(before)) {
 					t.Fatalf("after a refused append: want stream %s unchanged (%d events), got %d events", stream, len(before), len(after))
 				}
 				if h := head(t, s); h != headBefore {
@@ -74,7 +75,7 @@ func (su suite) testExpectedRevision(t *testing.T) {
 					t.Fatalf("event %d of the stream: want stream %s revision %d, got stream %s revision %d", i, stream, i, e.Stream, e.Revision)
 				}
 			}
-			if got := ids(after[tc.existing:]); !equalIDs(got, dataIDs(evs)) {
+			if got := ids(after[tc.existing:]); !slices.Equal(got, dataIDs(evs)) {
 				t.Fatalf("appended events: want IDs %v at the end of the stream, got %v", dataIDs(evs), got)
 			}
 			if last := after[len(after)-1]; res.Position != last.Position {
@@ -237,7 +238,7 @@ func checkAdjacentInAll(t *testing.T, all []eventstore.RecordedEvent, want []uui
 		if e.ID != want[0] {
 			continue
 		}
-		if i+len(want) > len(all) || !equalIDs(ids(all[i:i+len(want)]), want) {
+		if i+len(want) > len(all) || !slices.Equal(ids(all[i:i+len(want)]), want) {
 			t.Fatalf("events of one append: want them adjacent in $all from position %v, got %v", e.Position, ids(all[i:min(i+len(want), len(all))]))
 		}
 		return
@@ -263,7 +264,7 @@ func (su suite) testConcurrentExact(t *testing.T) {
 				t.Fatalf("round %d: event %d of %s: want revision %d, got %d", round, i, stream, i, e.Revision)
 			}
 		}
-		if tail := ids(got[current+1:]); !equalIDs(tail, dataIDs(win.events)) {
+		if tail := ids(got[current+1:]); !slices.Equal(tail, dataIDs(win.events)) {
 			t.Fatalf("round %d: want the winner's events %v at revisions %d..%d, got %v", round, dataIDs(win.events), current+1, current+3, tail)
 		}
 		all := readAll(t, s, eventstore.Position{})
@@ -281,7 +282,7 @@ func (su suite) testConcurrentNoStream(t *testing.T) {
 	outcomes := runRace(s, stream, eventstore.NoStream())
 	win := checkOneWinner(t, outcomes, stream, eventstore.NoStream(), 2)
 	got := readStream(t, s, stream, 0)
-	if !equalIDs(ids(got), dataIDs(win.events)) {
+	if !slices.Equal(ids(got), dataIDs(win.events)) {
 		t.Fatalf("stream %s: want exactly the winner's events %v, got %v", stream, dataIDs(win.events), ids(got))
 	}
 	if all := readAll(t, s, eventstore.Position{}); len(all) != 3 {
@@ -312,7 +313,7 @@ func (su suite) testConcurrentAny(t *testing.T) {
 			t.Fatalf("event at revision %d: unknown ID %s", i, got[i].ID)
 		}
 		o := outcomes[g]
-		if !equalIDs(ids(got[i:i+3]), dataIDs(o.events)) {
+		if !slices.Equal(ids(got[i:i+3]), dataIDs(o.events)) {
 			t.Fatalf("revisions %d..%d: want goroutine %d's 3 events together (an append is atomic), got %v", i, i+2, g, ids(got[i:i+3]))
 		}
 		if o.res.Revision != uint64(i+2) || o.res.Position != got[i+2].Position {
@@ -370,7 +371,7 @@ func (su suite) testIdempotent(t *testing.T) {
 				t.Fatalf("retried append (expected %v): want the first result %+v, got %+v", tc.retry, first, again)
 			}
 			after := readStream(t, s, stream, 0)
-			if !equalIDs(ids(after), ids(before)) {
+			if !slices.Equal(ids(after), ids(before)) {
 				t.Fatalf("retried append: want the stream unchanged (%d events), got %d events", len(before), len(after))
 			}
 			if h := head(t, s); h != headBefore {
@@ -410,7 +411,7 @@ func (su suite) testIDReuse(t *testing.T) {
 				t.Fatalf("Append(%s, expected %v) reusing recorded IDs elsewhere: want an error, got success %+v", tc.stream, tc.expected, res)
 			}
 			after := readAll(t, s, eventstore.Position{})
-			if !equalIDs(ids(after), ids(before)) {
+			if !slices.Equal(ids(after), ids(before)) {
 				t.Fatalf("after a refused append: want $all unchanged (%v), got %v", ids(before), ids(after))
 			}
 		})

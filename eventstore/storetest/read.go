@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,7 +104,7 @@ func (su suite) testAllOrder(t *testing.T) {
 	// ReadAll(after) is exclusive, from every position.
 	for k, e := range all {
 		got := readAll(t, s, e.Position)
-		if !equalIDs(ids(got), ids(all[k+1:])) {
+		if !slices.Equal(ids(got), ids(all[k+1:])) {
 			t.Fatalf("ReadAll(after %v, event %d): want the %d events after it, got %v", e.Position, k, len(all)-k-1, ids(got))
 		}
 	}
@@ -162,7 +163,7 @@ func (su suite) testLongReads(t *testing.T) {
 	checkIncreasing(t, all)
 	for _, k := range []int{0, 1, 499, 500, 999, 1000, 2047, 2048, 2*n - 2, 2*n - 1} {
 		got := readAll(t, s, all[k].Position)
-		if !equalIDs(ids(got), ids(all[k+1:])) {
+		if !slices.Equal(ids(got), ids(all[k+1:])) {
 			t.Fatalf("ReadAll(after event %d at %v): want the %d following events, got %d events", k, all[k].Position, 2*n-k-1, len(got))
 		}
 	}

@@ -225,18 +225,6 @@ func dataIDs(evs []eventstore.EventData) []uuid.UUID {
 	return out
 }
 
-func equalIDs(a, b []uuid.UUID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // waitFor polls cond until it holds or the wait limit passes, and reports whether it held.
 func (su suite) waitFor(cond func() bool) bool {
 	deadline := time.Now().Add(su.opts.wait)
