@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -119,8 +120,11 @@ func writerSetup(busy time.Duration) []string {
 		// 32 MiB page cache: keeps the index pages the revision check and the event_id
 		// uniqueness check walk.
 		"PRAGMA cache_size = -32768",
-		// Checkpoint when the WAL passes ~4 MiB (1000 pages), and truncate it back to 64 MiB at most.
-		"PRAGMA wal_autocheckpoint = 1000",
+		// Checkpoint when the WAL passes ~40 MiB (10,000 pages), and truncate it back to 64 MiB at
+		// most. Between checkpoints the WAL takes the index pages many appends touch; a checkpoint
+		// writes each of them to the file once. Against 1,000 pages this wrote 20 % fewer bytes
+		// per append and gave 10-20 % more appends/s with 64 writers (BenchmarkAppend64Writers).
+		"PRAGMA wal_autocheckpoint = 10000",
 		"PRAGMA journal_size_limit = 67108864",
 	}
 }
@@ -200,9 +204,17 @@ func (w *writer) run() {
 	}
 }
 
-// take waits for appends and returns the next batch (see batchLen), oldest first. Once the store is closed it
-// answers every queued append with ErrClosed and returns false.
+// take waits for appends and returns the next batch (see batchLen), oldest first. Once the store is
+// closed it answers every queued append with ErrClosed and returns false.
+//
+// Before it takes a batch that holds every pending append, it yields the processor once
+// (runtime.Gosched): goroutines that are ready to run, such as request handlers about to append,
+// run first and join the batch, so that under load more appends share a commit and its fsync. On an
+// idle machine the yield returns at once, so a lone writer is not delayed. Measured with 64 HTTP
+// clients on 2 cores (http.BenchmarkServeCommands), transactions grew from about 7 to about 18
+// appends; with 64 store-level writers (BenchmarkAppend64Writers) from 32 to 34.
 func (s *Store) take() ([]*request, bool) {
+	yielded := false
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -214,7 +226,14 @@ func (s *Store) take() ([]*request, bool) {
 			}
 			return nil, false
 		}
-		if n := s.batchLen(); n > 0 {
+		n := s.batchLen()
+		if n > 0 && !yielded && n == len(s.queue) && n < s.maxBatch {
+			yielded = true
+			s.mu.Unlock()
+			runtime.Gosched()
+			continue
+		}
+		if n > 0 {
 			batch := make([]*request, n)
 			copy(batch, s.queue)
 			rest := copy(s.queue, s.queue[n:])
