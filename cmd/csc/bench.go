@@ -899,6 +899,7 @@ type benchConfig struct {
 	dir   string // parent of the scratch folder; "" chooses one
 	quick bool
 	only  []string
+	peer  string   // bench/peer's JSON file whose figures join the report (bench_peer.go); "" for none
 	args  []string // the command line, for the report
 }
 
@@ -911,8 +912,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.dir, "dir", "", "create the scratch folder in this folder (default: the system temp folder if it is on the same disk as the working folder, else ./.bench-tmp)")
 	fs.BoolVar(&cfg.quick, "quick", false, "small sizes: checks that everything runs, rougher figures")
 	only := fs.String("only", "", "run only these measurements (comma-separated): "+strings.Join(benchMeasurementNames(), ", "))
+	fs.StringVar(&cfg.peer, "peer", "", "add the peer comparison from this JSON file, written by bench/peer (see make bench)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: csc bench [--out BENCHMARKS.md] [--dir DIR] [--quick] [--only NAME,...]")
+		fmt.Fprintln(stderr, "usage: csc bench [--out BENCHMARKS.md] [--dir DIR] [--quick] [--only NAME,...] [--peer FILE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -983,6 +985,10 @@ func runBenchmarks(ctx context.Context, cfg benchConfig, sizes benchSizes, wd st
 	if err != nil {
 		return benchReport{}, err
 	}
+	peer, err := readPeerBench(cfg.peer)
+	if err != nil {
+		return benchReport{}, err
+	}
 	mounts := readMounts()
 	scratch, err := chooseScratch(cfg.dir, os.TempDir(), wd, mounts)
 	if err != nil {
@@ -1000,7 +1006,7 @@ func runBenchmarks(ctx context.Context, cfg benchConfig, sizes benchSizes, wd st
 		Machine:      readMachine(os.ReadFile),
 		Build:        readBuild(),
 		Scratch:      scratch,
-		Measurements: selected,
+		Measurements: peer.addMeasurement(selected),
 		Quick:        cfg.quick,
 		LoadStart:    loadAverage(os.ReadFile),
 	}
@@ -1017,6 +1023,7 @@ func runBenchmarks(ctx context.Context, cfg benchConfig, sizes benchSizes, wd st
 			fmt.Fprintf(progress, "bench: %s\n", r.summary())
 		}
 	}
+	rep.Rows = peer.addRows(rep.Rows, progress)
 	rep.LoadEnd = loadAverage(os.ReadFile)
 	return rep, nil
 }
