@@ -11,7 +11,7 @@
 //	csc copy --from STORE --to STORE [--quiet]
 //
 // The environment gives the defaults of the serve flags: CSC_ADDR, CSC_DATA, CSC_STORE,
-// CSC_TOKEN_SECRET, CSC_LOG_LEVEL.
+// CSC_TOKEN_SECRET, CSC_LOG_LEVEL. GOGC, when set, overrides csc's garbage-collector target of 200.
 package main
 
 import (
@@ -22,13 +22,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 )
 
+// defaultGCPercent is the garbage collector's target (GOGC) when the environment sets none. csc's heap is
+// mostly long-lived read models; collecting at 200 % growth instead of Go's 100 % cut the CPU of a
+// rebuild of every read model from a 1,000,000-event log by 17 % (peak heap 854 MiB instead of
+// 674 MiB; BENCHMARKS.md) and the garbage collector's share of a command's CPU under load.
+const defaultGCPercent = 200
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
