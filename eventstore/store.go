@@ -67,6 +67,14 @@ type EventData struct {
 	Metadata []byte // JSON, usually an encoded Metadata
 }
 
+// StreamAppend is one append of a batch, for adapters that can queue several appends at once (see
+// sqlite.Store.AppendBatch): the arguments of one Append call.
+type StreamAppend struct {
+	Stream   string
+	Expected ExpectedRevision
+	Events   []EventData
+}
+
 // RecordedEvent is an event as the store recorded it.
 type RecordedEvent struct {
 	ID       uuid.UUID

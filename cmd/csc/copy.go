@@ -54,6 +54,14 @@ const (
 	copyBatchBytes  = 512 << 10
 )
 
+// Bounds of one group of appends handed to a store that takes several at once (batchAppender): they
+// share its group commits, so that a log whose streams interleave is copied at far more than one
+// fsync per append, in its order.
+const (
+	copyGroupAppends = 256
+	copyGroupBytes   = 8 << 20
+)
+
 // A failed append is tried again copyRetries times, after copyRetryWait, then twice as long each time
 // (about 30 s in all): long enough for a server restart or a leader election.
 const (
@@ -72,8 +80,8 @@ type copier struct {
 	terminal func(w io.Writer) bool
 	// now is the clock of the copy rate.
 	now func() time.Time
-	// maxEvents and maxBytes bound one append.
-	maxEvents, maxBytes int
+	// maxEvents and maxBytes bound one append; maxGroup bounds the appends handed to a batchAppender at once.
+	maxEvents, maxBytes, maxGroup int
 	// retries is how many times a failed append is tried again, the first time after retryWait.
 	retries   int
 	retryWait time.Duration
@@ -84,7 +92,7 @@ type copier struct {
 
 func newCopier(stdout, stderr io.Writer) *copier {
 	return &copier{stdout: stdout, stderr: stderr, terminal: isTerminal, now: time.Now,
-		maxEvents: copyBatchEvents, maxBytes: copyBatchBytes, retries: copyRetries, retryWait: copyRetryWait}
+		maxEvents: copyBatchEvents, maxBytes: copyBatchBytes, maxGroup: copyGroupAppends, retries: copyRetries, retryWait: copyRetryWait}
 }
 
 // runCopy is "csc copy" on m's streams.
@@ -417,40 +425,47 @@ type copyStats struct {
 func (c *copier) copyEvents(ctx context.Context, src, dst *auditStore, after eventstore.Position, bar *progress) (copyStats, error) {
 	var (
 		stats copyStats
-		batch []eventstore.EventData
-		// The run being gathered: its stream, its first revision, its size and its source events' last
-		// position.
-		stream       string
-		first, next  uint64
-		size         int
-		lastInBatch  eventstore.Position
-		batchSources []eventstore.RecordedEvent // for the progress bar
+		// The runs gathered for the next group, and the run being gathered (the last one): its first
+		// and next revision and its size.
+		group       []copyPart
+		first, next uint64
+		runSize     int
+		groupSize   int
 	)
+	maxGroup := 1
+	if _, ok := dst.Store.(batchAppender); ok {
+		maxGroup = c.maxGroup
+	}
 	flush := func() error {
-		if len(batch) == 0 {
+		if len(group) == 0 {
 			return nil
 		}
-		expected := eventstore.NoStream()
-		if first > 0 {
-			expected = eventstore.Exact(first - 1)
-		}
-		if err := c.appendRetrying(ctx, dst, stream, expected, batch); err != nil {
-			if errors.Is(err, eventstore.ErrWrongRevision) {
-				return fmt.Errorf("append %s revisions %d to %d: the target's stream is not where the copy left it (was the target written by something else?): %w",
-					stream, first, next-1, err)
+		done, err := c.appendGroup(ctx, dst, group)
+		for _, run := range group[:done] {
+			stats.events += len(run.append.Events)
+			stats.appends++
+			stats.last = run.sources[len(run.sources)-1]
+			for _, pos := range run.sources {
+				bar.event(eventstore.RecordedEvent{Position: pos})
 			}
-			return fmt.Errorf("append %s revisions %d to %d: %w", stream, first, next-1, err)
 		}
-		stats.events += len(batch)
-		stats.appends++
-		stats.last = lastInBatch
-		for _, ev := range batchSources {
-			bar.event(ev)
-		}
-		batch, batchSources, size = batch[:0], batchSources[:0], 0
-		if c.appended != nil {
+		if done > 0 && c.appended != nil {
 			c.appended(stats.events)
 		}
+		if err != nil {
+			run := group[done]
+			from := uint64(0)
+			if rev, ok := run.append.Expected.ExactRevision(); ok {
+				from = rev + 1
+			}
+			to := from + uint64(len(run.append.Events)) - 1
+			if errors.Is(err, eventstore.ErrWrongRevision) {
+				return fmt.Errorf("append %s revisions %d to %d: the target's stream is not where the copy left it (was the target written by something else?): %w",
+					run.append.Stream, from, to, err)
+			}
+			return fmt.Errorf("append %s revisions %d to %d: %w", run.append.Stream, from, to, err)
+		}
+		group, groupSize = group[:0], 0
 		return nil
 	}
 	for ev, err := range src.ReadAll(ctx, after) {
@@ -459,24 +474,79 @@ func (c *copier) copyEvents(ctx context.Context, src, dst *auditStore, after eve
 		}
 		meta := withRecorded(ev.Metadata, ev.Recorded)
 		evSize := len(ev.Data) + len(meta) + len(ev.Type)
-		if len(batch) > 0 && (ev.Stream != stream || ev.Revision != next ||
-			len(batch) >= c.maxEvents || size+evSize > c.maxBytes) {
-			if err := flush(); err != nil {
-				return stats, err
+		open := len(group) > 0
+		if open {
+			run := &group[len(group)-1]
+			if ev.Stream == run.append.Stream && ev.Revision == next &&
+				len(run.append.Events) < c.maxEvents && runSize+evSize <= c.maxBytes {
+				run.append.Events = append(run.append.Events, eventstore.EventData{ID: ev.ID, Type: ev.Type, Data: ev.Data, Metadata: meta})
+				run.sources = append(run.sources, ev.Position)
+				next, runSize, groupSize = ev.Revision+1, runSize+evSize, groupSize+evSize
+				continue
+			}
+			if len(group) >= maxGroup || groupSize+evSize > copyGroupBytes {
+				if err := flush(); err != nil {
+					return stats, err
+				}
 			}
 		}
-		if len(batch) == 0 {
-			stream, first = ev.Stream, ev.Revision
+		first = ev.Revision
+		expected := eventstore.NoStream()
+		if first > 0 {
+			expected = eventstore.Exact(first - 1)
 		}
-		batch = append(batch, eventstore.EventData{ID: ev.ID, Type: ev.Type, Data: ev.Data, Metadata: meta})
-		batchSources = append(batchSources, eventstore.RecordedEvent{Position: ev.Position})
-		next, size, lastInBatch = ev.Revision+1, size+evSize, ev.Position
+		group = append(group, copyPart{
+			append: eventstore.StreamAppend{Stream: ev.Stream, Expected: expected,
+				Events: []eventstore.EventData{{ID: ev.ID, Type: ev.Type, Data: ev.Data, Metadata: meta}}},
+			sources: []eventstore.Position{ev.Position},
+		})
+		next, runSize, groupSize = ev.Revision+1, evSize, groupSize+evSize
 	}
 	if err := ctx.Err(); err != nil {
 		// The read ended with ctx: what was gathered since the last append is not the source's end.
 		return stats, err
 	}
 	return stats, flush()
+}
+
+// copyPart is one append of the copy: a run of adjacent events of one stream, with the source
+// positions of its events.
+type copyPart struct {
+	append  eventstore.StreamAppend
+	sources []eventstore.Position
+}
+
+// batchAppender is a store that takes several appends at once, committed in order
+// (sqlite.Store.AppendBatch).
+type batchAppender interface {
+	AppendBatch(ctx context.Context, appends []eventstore.StreamAppend) ([]eventstore.AppendResult, error)
+}
+
+// appendGroup appends the runs of group in order, all at once when dst is a batchAppender, else one
+// by one, trying again after errors that may pass (see appendRetrying). It returns how many runs were
+// appended, which is len(group) unless err is set: the runs before the failed one are committed, it
+// and the ones after it are not.
+func (c *copier) appendGroup(ctx context.Context, dst *auditStore, group []copyPart) (int, error) {
+	batcher, ok := dst.Store.(batchAppender)
+	if !ok || len(group) == 1 {
+		for i, run := range group {
+			if err := c.appendRetrying(ctx, dst, run.append.Stream, run.append.Expected, run.append.Events); err != nil {
+				return i, err
+			}
+		}
+		return len(group), nil
+	}
+	appends := make([]eventstore.StreamAppend, len(group))
+	for i, run := range group {
+		appends[i] = run.append
+	}
+	done := 0
+	err := c.retrying(ctx, func() error {
+		res, err := batcher.AppendBatch(ctx, appends[done:])
+		done += len(res)
+		return err
+	})
+	return done, err
 }
 
 // appendRetrying appends events to dst, trying again (copyRetries times, waiting copyRetryWait, then
@@ -486,9 +556,18 @@ func (c *copier) copyEvents(ctx context.Context, src, dst *auditStore, after eve
 // idempotent repeat that writes nothing. A wrong expected revision, the end of ctx, a closed store and
 // an event the target refuses are not retried.
 func (c *copier) appendRetrying(ctx context.Context, dst *auditStore, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) error {
+	return c.retrying(ctx, func() error {
+		_, err := dst.Append(ctx, stream, expected, events)
+		return err
+	})
+}
+
+// retrying runs try, and runs it again (copyRetries times, waiting copyRetryWait, then twice as long
+// each time) after an error that may pass (see transient).
+func (c *copier) retrying(ctx context.Context, try func() error) error {
 	wait := c.retryWait
 	for attempt := 0; ; attempt++ {
-		_, err := dst.Append(ctx, stream, expected, events)
+		err := try()
 		if err == nil || attempt == c.retries || !transient(ctx, err) {
 			if err != nil && attempt > 0 {
 				return fmt.Errorf("after %d tries: %w", attempt+1, err)

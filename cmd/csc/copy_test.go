@@ -68,6 +68,11 @@ func copyRun(o copyOpts, args ...string) runResult {
 	if o.maxEvents > 0 {
 		c.maxEvents = o.maxEvents
 	}
+	if o.interruptAfter > 0 {
+		// Small groups of appends (to a SQLite target), so that the interruptions land inside the
+		// test's small log, and inside groups.
+		c.maxGroup = 5
+	}
 	if o.retryWait > 0 {
 		c.retries, c.retryWait = o.retries, o.retryWait
 	}

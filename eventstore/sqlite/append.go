@@ -22,7 +22,14 @@ type request struct {
 	expected eventstore.ExpectedRevision
 	events   []eventstore.EventData
 	done     chan response // capacity 1; the writer sends exactly one response
+	// prev is the append before this one in an AppendBatch: when it fails, this one is not made.
+	prev *request
+	// failed is set, by the writer only, when it answers with an error.
+	failed bool
 }
+
+// errEarlierFailed answers the appends of an AppendBatch that follow one that failed.
+var errEarlierFailed = errors.New("an earlier append of the batch failed")
 
 type response struct {
 	res     eventstore.AppendResult
@@ -59,6 +66,69 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	resp := <-req.done
 	s.metrics.observeAppend(resp.outcome, len(events), time.Since(start))
 	return resp.res, resp.err
+}
+
+// AppendBatch makes several appends in their order, as successive Append calls would, but queues
+// them all at once instead of waiting for each: they go into the same group commits (usually one
+// transaction, always in order, so their positions in $all follow the slice), and each is checked
+// against its expected revision as Append checks it. It stops at the first append that fails: its
+// error is returned with the results of the appends before it, which are committed, and the appends
+// after it are not made. Nothing is queued when an append is invalid (see Append). Bulk writers, such
+// as csc copy, use it to keep the order of a log without paying an fsync per append.
+func (s *Store) AppendBatch(ctx context.Context, appends []eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	start := time.Now()
+	if s.readOnly {
+		return nil, fmt.Errorf("append batch in %s: %w", s.path, ErrReadOnly)
+	}
+	for _, a := range appends {
+		if err := validate(a.Stream, a.Events); err != nil {
+			s.metrics.observeAppend(outcomeRejected, 0, time.Since(start))
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("append batch: %w", err)
+	}
+	reqs := make([]*request, len(appends))
+	for i, a := range appends {
+		reqs[i] = &request{ctx: ctx, stream: a.Stream, expected: a.Expected, events: a.Events, done: make(chan response, 1)}
+		if i > 0 {
+			reqs[i].prev = reqs[i-1]
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("append batch in %s: %w", s.path, eventstore.ErrClosed)
+	}
+	s.queue = append(s.queue, reqs...)
+	s.mu.Unlock()
+	s.signalWriter()
+
+	results := make([]eventstore.AppendResult, 0, len(reqs))
+	var failure error
+	for i, r := range reqs {
+		resp := <-r.done
+		if failure != nil {
+			continue // answered errEarlierFailed: not made
+		}
+		s.metrics.observeAppend(resp.outcome, len(r.events), time.Since(start))
+		if resp.err != nil {
+			failure = fmt.Errorf("append %d of %d: %w", i+1, len(reqs), resp.err)
+			continue
+		}
+		results = append(results, resp.res)
+	}
+	return results, failure
+}
+
+// answer sends the writer's response to the appender, noting a failure for the appends chained
+// after it (AppendBatch). Only the writer goroutine calls it.
+func (r *request) answer(resp response) {
+	if resp.err != nil {
+		r.failed = true
+	}
+	r.done <- resp
 }
 
 // validate refuses an append that no database state could accept.
@@ -222,7 +292,7 @@ func (s *Store) take() ([]*request, bool) {
 			s.queue = nil
 			s.mu.Unlock()
 			for _, r := range rest {
-				r.done <- response{err: fmt.Errorf("append %s in %s: %w", r.stream, s.path, eventstore.ErrClosed), outcome: outcomeError}
+				r.answer(response{err: fmt.Errorf("append %s in %s: %w", r.stream, s.path, eventstore.ErrClosed), outcome: outcomeError})
 			}
 			return nil, false
 		}
@@ -274,7 +344,7 @@ func (w *writer) commitBatch(batch []*request) {
 	live := make([]*request, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
-			r.done <- response{err: fmt.Errorf("append %s: %w", r.stream, err), outcome: outcomeError}
+			r.answer(response{err: fmt.Errorf("append %s: %w", r.stream, err), outcome: outcomeError})
 			continue
 		}
 		live = append(live, r)
@@ -286,7 +356,7 @@ func (w *writer) commitBatch(batch []*request) {
 	failAll := func(err error) {
 		s.log.Error("append batch failed", "appends", len(live), "err", err)
 		for _, r := range live {
-			r.done <- response{err: s.fail("append "+r.stream, err), outcome: outcomeError}
+			r.answer(response{err: s.fail("append "+r.stream, err), outcome: outcomeError})
 		}
 	}
 	if _, err := w.begin.ExecContext(ctx); err != nil {
@@ -297,12 +367,18 @@ func (w *writer) commitBatch(batch []*request) {
 	resps := make([]response, len(live))
 	written := false
 	for i, r := range live {
+		if r.prev != nil && r.prev.failed {
+			r.failed = true
+			resps[i] = response{err: fmt.Errorf("append %s: %w", r.stream, errEarlierFailed), outcome: outcomeError}
+			continue
+		}
 		resp, err := w.apply(ctx, r, recorded)
 		if err != nil {
 			_, _ = w.rollback.ExecContext(ctx)
 			failAll(err)
 			return
 		}
+		r.failed = resp.err != nil
 		resps[i] = resp
 		written = written || resp.outcome == outcomeOK
 	}
@@ -318,7 +394,7 @@ func (w *writer) commitBatch(batch []*request) {
 		s.notifyCommit()
 	}
 	for i, r := range live {
-		r.done <- resps[i]
+		r.answer(resps[i])
 	}
 }
 
