@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,6 +229,17 @@ func benchMeasurements() []benchMeasurement {
 				"against the heap after a garbage collection once built, with only the models left: the " +
 				"read models' own size.",
 			run: runRebuildBench,
+		},
+		{
+			name: "memory",
+			about: "Peak heap of the auditor's and operator's bulk commands on the run's workload log " +
+				"(see rebuild), each run once, in-process, as the binary runs it: `csc export --format " +
+				"jsonl` into a file, and `csc copy` into a new SQLite file (appends, then the target's " +
+				"verification). The heap (live and unswept objects) is sampled every 2 ms from a " +
+				"garbage collection before the command to its end, and compared with the read models' " +
+				"own heap: the heap after a garbage collection once a rebuild (projections.MeasureRebuild) " +
+				"has built them. The rebuild's own peak is the rebuild measurement's memory row.",
+			run: runMemoryBench,
 		},
 		{
 			name: "http",
@@ -698,6 +710,103 @@ func measureRebuildRounds(ctx context.Context, env benchEnv, path string, events
 }
 
 func benchMiB(bytes uint64) float64 { return float64(bytes) / (1 << 20) }
+
+// runMemoryBench measures the peak heap of csc export and csc copy over the workload log, against the
+// read models' heap.
+func runMemoryBench(ctx context.Context, env benchEnv) ([]benchRow, error) {
+	path, events, err := env.historyLog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(path, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	rs, err := projections.MeasureRebuild(ctx, st, domain.NewCodec())
+	if closeErr := st.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rs.ModelsHeap == 0 {
+		return nil, fmt.Errorf("rebuild of %s: models heap 0 bytes: nothing to compare with", path)
+	}
+	base := benchBase{Name: "read models' heap", Value: benchMiB(rs.ModelsHeap), Unit: "MiB", When: "after a GC, models built by a rebuild"}
+	commands := []struct {
+		key, name string
+		args      func(dir string) []string
+	}{
+		{"export", "peak heap during csc export (JSONL to a file)", func(dir string) []string {
+			return []string{"export", "--store", path, "--format", "jsonl", "--out", filepath.Join(dir, "export.jsonl"), "--quiet"}
+		}},
+		{"copy", "peak heap during csc copy (SQLite to a new SQLite file, with its verification)", func(dir string) []string {
+			return []string{"copy", "--from", path, "--to", filepath.Join(dir, storeFile), "--quiet"}
+		}},
+	}
+	var rows []benchRow
+	for _, c := range commands {
+		peak, took, err := inScratchPeak(env.dir, c.key, func(dir string) error {
+			m := NewMain()
+			m.Stdout, m.Stderr = io.Discard, io.Discard
+			return m.Run(ctx, c.args(dir))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("csc %s: %w", c.key, err)
+		}
+		b := base
+		rows = append(rows, benchRow{
+			Key: "memory/" + c.key, Name: c.name, Driver: sqlite.DriverModernc, Unit: "MiB",
+			Value: benchMiB(peak), Base: &b, Ratios: []float64{benchMiB(peak) / b.Value},
+			Sample: fmt.Sprintf("csc %s of %s in %s", c.key, benchCount(events, "event", "events"), took.Round(time.Second)),
+		})
+		if env.progress != nil {
+			fmt.Fprintf(env.progress, "bench: csc %s of %s in %s: peak heap %s MiB, read models %s MiB\n",
+				c.key, benchCount(events, "event", "events"), took.Round(time.Second), benchFigure(benchMiB(peak)), benchFigure(b.Value))
+		}
+	}
+	return rows, nil
+}
+
+// inScratchPeak runs run in a new scratch folder under dir (removed after) and returns the highest
+// heap (live and unswept objects, sampled every 2 ms from a garbage collection before it) while it
+// ran, and its duration.
+func inScratchPeak(dir, prefix string, run func(dir string) error) (uint64, time.Duration, error) {
+	type measured struct {
+		peak uint64
+		took time.Duration
+	}
+	m, err := inScratch(dir, prefix, func(scratch string) (measured, error) {
+		runtime.GC()
+		heap := func() uint64 {
+			sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+			metrics.Read(sample)
+			return sample[0].Value.Uint64()
+		}
+		done := make(chan struct{})
+		var peak uint64
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			tick := time.NewTicker(2 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				peak = max(peak, heap())
+				select {
+				case <-tick.C:
+				case <-done:
+					return
+				}
+			}
+		})
+		start := time.Now()
+		err := run(scratch)
+		took := time.Since(start)
+		close(done)
+		wg.Wait()
+		return measured{peak: max(peak, heap()), took: took}, err
+	})
+	return m.peak, m.took, err
+}
 
 // The goals of issue 4, for 64 clients: commands/s and their p99, and the progress query's p99 and
 // how much slower it may be at the large history than at the small one.
