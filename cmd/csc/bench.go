@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -1057,11 +1058,37 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_, err := stdout.Write(buf.Bytes())
 		return err
 	}
+	notes, err := keptNotes(cfg.out)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	buf.Write(notes)
 	if err := writeFileAtomic(cfg.out, buf.Bytes()); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", cfg.out)
 	return nil
+}
+
+// keptNotesHeading starts the part of the report file that a run keeps: figures written by hand
+// (package benchmarks, the soak test, investigations) below the generated report.
+const keptNotesHeading = "## Further figures (kept across runs of csc bench)"
+
+// keptNotes returns the part of the file at path from the line keptNotesHeading on, or nothing when
+// the file does not exist or has no such line.
+func keptNotes(path string) ([]byte, error) {
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	at := bytes.Index(old, []byte("\n"+keptNotesHeading+"\n"))
+	if at < 0 {
+		return nil, nil
+	}
+	return append([]byte("\n"), old[at+1:]...), nil
 }
 
 func benchMeasurementNames() []string {

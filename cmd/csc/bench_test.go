@@ -518,3 +518,44 @@ func TestChooseScratch(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchKeepsNotes checks that a run rewrites the generated report and keeps the part of the file
+// from keptNotesHeading on, and that a file without that heading is replaced whole.
+func TestBenchKeepsNotes(t *testing.T) {
+	for _, tt := range []struct {
+		name, old string
+		keep      string // "" when nothing is kept
+	}{
+		{"notes kept", "# Benchmarks\n\nold generated figure 42\n\n" + keptNotesHeading + "\n\nSoak: 0 errors.\n", keptNotesHeading + "\n\nSoak: 0 errors.\n"},
+		{"no notes", "# Benchmarks\n\nold generated figure 42\n## Further figures\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "BENCH.md")
+			if err := os.WriteFile(out, []byte(tt.old), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			if err := runBench(context.Background(), []string{"--quick", "--only", "fsync", "--dir", dir, "--out", out}, &stdout, &stderr); err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := string(b)
+			if strings.Contains(got, "old generated figure 42") {
+				t.Errorf("the old generated part survived:\n%s", got)
+			}
+			if !strings.Contains(got, "| raw fsync (write + fsync loop) | — |") {
+				t.Errorf("no new figures:\n%s", got)
+			}
+			if tt.keep != "" && !strings.HasSuffix(got, "\n\n"+tt.keep) {
+				t.Errorf("want the file to end with the kept notes %q, got:\n%s", tt.keep, got)
+			}
+			if tt.keep == "" && strings.Contains(got, "## Further figures") {
+				t.Errorf("a heading that is not the kept-notes one was kept:\n%s", got)
+			}
+		})
+	}
+}
