@@ -2,7 +2,8 @@
 // open and read (plain columns, data and metadata as JSON text).
 //
 // Appends go through a single writer goroutine that commits every pending append in one transaction
-// (group commit) and acknowledges each only once the commit is durable. Reads use a separate pool of
+// (group commit) and acknowledges each only once the commit is durable; AppendBatch queues several
+// appends at once, in order, for bulk writers such as csc copy. Reads use a separate pool of
 // read-only connections and stream in bounded batches; subscriptions catch up in batches and then wait
 // on a commit notification from the writer.
 //
