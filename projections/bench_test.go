@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -80,22 +81,26 @@ func BenchmarkRebuild(b *testing.B) {
 	codec := domain.NewCodec()
 	perEvent := func(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / float64(n) / 1000 }
 	for b.Loop() {
-		c0 := cpuTime()
+		c0, a0 := cpuTime(), mallocs()
 		raw, err := sqlite.MeasureScan(ctx, path, "modernc")
 		if err != nil {
 			b.Fatal(err)
 		}
-		c1 := cpuTime()
+		c1, a1 := cpuTime(), mallocs()
 		readAll, events, err := MeasureReadAll(ctx, st)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c2 := cpuTime()
+		c2, a2 := cpuTime(), mallocs()
 		rs, err := MeasureRebuild(ctx, st, codec)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c3 := cpuTime()
+		c3, a3 := cpuTime(), mallocs()
+		perRow := func(a uint64, n int) float64 { return float64(a) / float64(n) }
+		b.ReportMetric(perRow(a1-a0, events), "raw-allocs/row")
+		b.ReportMetric(perRow(a2-a1, events), "readall-allocs/event")
+		b.ReportMetric(perRow(a3-a2, int(rs.Events)), "rebuild-allocs/event")
 		b.ReportMetric(raw, "raw-rows/s")
 		b.ReportMetric(readAll, "readall-events/s")
 		b.ReportMetric(rs.EventsPerSecond, "rebuild-events/s")
@@ -109,8 +114,18 @@ func BenchmarkRebuild(b *testing.B) {
 		if c0 != 0 {
 			b.Logf("CPU time per event (all cores): raw scan %.2f µs, ReadAll %.2f µs, rebuild %.2f µs",
 				perEvent(c1-c0, events), perEvent(c2-c1, events), perEvent(c3-c2, int(rs.Events)))
+			b.ReportMetric(perEvent(c1-c0, events), "raw-cpu-µs/row")
+			b.ReportMetric(perEvent(c2-c1, events), "readall-cpu-µs/event")
+			b.ReportMetric(perEvent(c3-c2, int(rs.Events)), "rebuild-cpu-µs/event")
 		}
 	}
+}
+
+// mallocs is the number of heap objects allocated so far by the process.
+func mallocs() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Mallocs
 }
 
 // BenchmarkProgressQuery compares the progress query on the first 1,000 events of the log with the

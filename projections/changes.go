@@ -3,6 +3,7 @@ package projections
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/metropolis/csc/domain"
@@ -53,24 +54,75 @@ func (it *item) fields() domain.ItemFields {
 
 // revisionDiff returns, encoded as JSON, the fields a revision to next changes (before and after),
 // or "" when it changes none. Only revisions pay for it: the history keeps the changed fields, not
-// copies of the item.
+// copies of the item. A field whose Go values are the same (sameFields) encodes the same and is not
+// encoded at all; the others are compared by their JSON values, as the models show them. The result
+// is what json.Marshal of the []FieldChange gives (the values are json.Marshal output, already
+// compact and escaped, and the field names are plain ASCII).
 func revisionDiff(it *item, next *domain.ItemFields) string {
 	cur := it.fields()
-	before, after := fieldValues(&cur), fieldValues(next)
-	var diff []FieldChange
+	same := sameFields(&cur, next)
+	before, after := [...]any{cur.Title, cur.Description, cur.Theme, cur.SDGTargets, cur.Indicator, cur.Milestones, cur.Budget, cur.StartDate, cur.DueDate},
+		[...]any{next.Title, next.Description, next.Theme, next.SDGTargets, next.Indicator, next.Milestones, next.Budget, next.StartDate, next.DueDate}
+	var b []byte
 	for i, name := range itemFieldNames() {
-		if string(before[i]) != string(after[i]) {
-			diff = append(diff, FieldChange{Field: name, Before: before[i], After: after[i]})
+		if same[i] {
+			continue
 		}
+		bv, av := jsonValue(before[i]), jsonValue(after[i])
+		if string(bv) == string(av) {
+			continue
+		}
+		if b == nil {
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, `{"field":"`...)
+		b = append(b, name...)
+		b = append(b, `","before":`...)
+		b = append(b, bv...)
+		b = append(b, `,"after":`...)
+		b = append(b, av...)
+		b = append(b, '}')
 	}
-	if len(diff) == 0 {
+	if b == nil {
 		return ""
 	}
-	b, err := json.Marshal(diff)
-	if err != nil {
-		return ""
+	return string(append(b, ']'))
+}
+
+// sameFields reports, in itemFieldNames order, the fields of a and b whose values are the same, so
+// that their JSON encodings are too: equal strings, slices of equal elements that are both nil or
+// both not, pointers both nil or to equal values, and numbers with the same bits (0 and -0 encode
+// differently). false only means "compare the encodings".
+func sameFields(a, b *domain.ItemFields) [numItemFields]bool {
+	sameFloat := func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) }
+	sameYear := func(x, y domain.YearValue) bool { return x.Year == y.Year && sameFloat(x.Value, y.Value) }
+	var indicator, budget bool
+	switch x, y := a.Indicator, b.Indicator; {
+	case x == nil || y == nil:
+		indicator = x == y
+	default:
+		indicator = x.Name == y.Name && x.Unit == y.Unit && x.Direction == y.Direction &&
+			sameYear(x.Baseline, y.Baseline) && sameYear(x.Target, y.Target)
 	}
-	return string(b)
+	switch x, y := a.Budget, b.Budget; {
+	case x == nil || y == nil:
+		budget = x == y
+	default:
+		budget = sameFloat(x.Amount, y.Amount) && x.Currency == y.Currency && x.FundingSource == y.FundingSource
+	}
+	return [...]bool{
+		a.Title == b.Title,
+		a.Description == b.Description,
+		a.Theme == b.Theme,
+		(a.SDGTargets == nil) == (b.SDGTargets == nil) && slices.Equal(a.SDGTargets, b.SDGTargets),
+		indicator,
+		(a.Milestones == nil) == (b.Milestones == nil) && slices.Equal(a.Milestones, b.Milestones),
+		budget,
+		a.StartDate == b.StartDate,
+		a.DueDate == b.DueDate,
+	}
 }
 
 // stageAfter is the stage an item event leaves the item in ("" for events that keep the stage).

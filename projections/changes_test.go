@@ -2,6 +2,8 @@ package projections
 
 import (
 	"encoding/json"
+	"math"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -111,5 +113,70 @@ func TestRevisionWithoutChanges(t *testing.T) {
 	}
 	if len(history[0].Changes) != 10 {
 		t.Errorf("proposal changes %+v, want 9 fields and the stage", history[0].Changes)
+	}
+}
+
+// TestRevisionDiffEncodesAsJSON checks revisionDiff against its definition: json.Marshal of the
+// fields whose JSON values differ, before and after. The cases are the ones where comparing Go
+// values could disagree with comparing encodings: -0 and 0, NaN (which does not encode), nil and
+// empty slices, equal values behind different pointers, strings that encode alike, HTML characters.
+func TestRevisionDiffEncodesAsJSON(t *testing.T) {
+	base := domain.ItemFields{Title: "Trees <&>", Description: "Plant trees.", Theme: domain.ThemeEcology,
+		SDGTargets: []string{"11.7"}, Indicator: &domain.Indicator{Name: "Trees", Unit: "trees", Direction: domain.DirectionIncrease,
+			Baseline: domain.YearValue{Value: 0, Year: 2025}, Target: domain.YearValue{Value: 1000, Year: 2027}},
+		Milestones: []domain.Milestone{{ID: "m1", Title: "First 100", Due: day("2026-06-01")}},
+		Budget:     &domain.Budget{Amount: 1000, Currency: "EUR", FundingSource: "city"},
+		StartDate:  day("2026-02-01"), DueDate: day("2026-12-31")}
+	with := func(change func(f *domain.ItemFields)) domain.ItemFields {
+		f := base
+		ind, b := *base.Indicator, *base.Budget
+		f.Indicator, f.Budget = &ind, &b
+		f.SDGTargets, f.Milestones = slices.Clone(base.SDGTargets), slices.Clone(base.Milestones)
+		change(&f)
+		return f
+	}
+	cases := []struct {
+		name        string
+		before, now domain.ItemFields
+	}{
+		{"nothing changes, copied values", base, with(func(*domain.ItemFields) {})},
+		{"title", base, with(func(f *domain.ItemFields) { f.Title = "Many trees" })},
+		{"zero and minus zero budget", with(func(f *domain.ItemFields) { f.Budget.Amount = 0 }), with(func(f *domain.ItemFields) { f.Budget.Amount = math.Copysign(0, -1) })},
+		{"NaN budget both sides", with(func(f *domain.ItemFields) { f.Budget.Amount = math.NaN() }), with(func(f *domain.ItemFields) { f.Budget.Amount = math.NaN() })},
+		{"NaN baseline becomes a number", with(func(f *domain.ItemFields) { f.Indicator.Baseline.Value = math.NaN() }), base},
+		{"nil and empty targets", with(func(f *domain.ItemFields) { f.SDGTargets = nil }), with(func(f *domain.ItemFields) { f.SDGTargets = []string{} })},
+		{"nil and empty milestones", with(func(f *domain.ItemFields) { f.Milestones = []domain.Milestone{} }), with(func(f *domain.ItemFields) { f.Milestones = nil })},
+		{"indicator removed", base, with(func(f *domain.ItemFields) { f.Indicator = nil })},
+		{"budget added", with(func(f *domain.ItemFields) { f.Budget = nil }), base},
+		{"invalid UTF-8 that encodes alike", with(func(f *domain.ItemFields) { f.Description = "a\xffb" }), with(func(f *domain.ItemFields) { f.Description = "a\xfeb" })},
+		{"several fields", base, with(func(f *domain.ItemFields) {
+			f.Theme, f.SDGTargets, f.DueDate = domain.ThemeEconomics, append(f.SDGTargets, "11.6"), day("2027-06-30")
+			f.Milestones[0].Title = "First 200"
+		})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			it := &item{}
+			it.setFields(&tc.before)
+			got := revisionDiff(it, &tc.now)
+			before, after := fieldValues(&tc.before), fieldValues(&tc.now)
+			var diff []FieldChange
+			for i, name := range itemFieldNames() {
+				if string(before[i]) != string(after[i]) {
+					diff = append(diff, FieldChange{Field: name, Before: before[i], After: after[i]})
+				}
+			}
+			want := ""
+			if len(diff) > 0 {
+				b, err := json.Marshal(diff)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = string(b)
+			}
+			if got != want {
+				t.Errorf("revisionDiff:\n got %s\nwant %s", got, want)
+			}
+		})
 	}
 }

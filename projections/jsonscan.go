@@ -91,13 +91,8 @@ func (s *scanner) object(field func(key []byte) bool) bool {
 		}
 		s.i++
 		start := s.i
-		for s.i < len(s.b) && s.b[s.i] != '"' {
-			if c := s.b[s.i]; c == '\\' || c < 0x20 {
-				return s.fail()
-			}
-			s.i++
-		}
-		if s.i >= len(s.b) {
+		s.i = special(s.b, s.i)
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
 			return s.fail()
 		}
 		key := s.b[start:s.i]

@@ -109,9 +109,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter
 			return
 		}
 		next := int64(from)
+		var batch []eventstore.RecordedEvent
 		for {
 			op := fmt.Sprintf("read stream %s from revision %d", stream, next)
-			batch, err := s.fetch(ctx, op, s.reads.stream, stream, next, readBatch)
+			var err error
+			batch, err = s.fetch(ctx, op, batch, s.reads.stream, stream, next, readBatch)
 			if !s.yieldBatch(ctx, op, batch, err, true, yield) || len(batch) < readBatch {
 				return
 			}
@@ -124,9 +126,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		next := keyAfter(after)
+		var batch []eventstore.RecordedEvent
 		for {
 			op := fmt.Sprintf("read all after position %d", next)
-			batch, err := s.fetch(ctx, op, s.reads.all, next, readBatch)
+			var err error
+			batch, err = s.fetch(ctx, op, batch, s.reads.all, next, readBatch)
 			if !s.yieldBatch(ctx, op, batch, err, true, yield) || len(batch) < readBatch {
 				return
 			}
@@ -145,10 +149,12 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position) iter.Seq
 func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		next := keyAfter(after)
+		var batch []eventstore.RecordedEvent
 		for {
 			committed := s.commitSignal()
 			op := fmt.Sprintf("subscribe to all after position %d", next)
-			batch, err := s.fetch(ctx, op, s.reads.all, next, readBatch)
+			var err error
+			batch, err = s.fetch(ctx, op, batch, s.reads.all, next, readBatch)
 			if ctx.Err() != nil {
 				return
 			}
@@ -210,20 +216,26 @@ func (s *Store) yieldBatch(ctx context.Context, op string, batch []eventstore.Re
 	return true
 }
 
-// fetch runs a read query and decodes its rows. The rows are read to the end and closed before any
-// event is yielded, so a consumer holds no connection (and no read snapshot) while it works. When a
-// row does not decode, fetch returns the rows before it with the error.
-func (s *Store) fetch(ctx context.Context, op string, stmt *sql.Stmt, args ...any) ([]eventstore.RecordedEvent, error) {
+// fetch runs a read query and decodes its rows into buf (emptied first, then reused: the events are
+// yielded by value, so the slice never leaves this package). The rows are read to the end and closed
+// before any event is yielded, so a consumer holds no connection (and no read snapshot) while it
+// works. When a row does not decode, fetch returns the rows before it with the error.
+func (s *Store) fetch(ctx context.Context, op string, buf []eventstore.RecordedEvent, stmt *sql.Stmt, args ...any) ([]eventstore.RecordedEvent, error) {
+	clear(buf)
+	out := buf[:0]
 	if s.isClosed() {
-		return nil, fmt.Errorf("%s in %s: %w", op, s.path, eventstore.ErrClosed)
+		return out, fmt.Errorf("%s in %s: %w", op, s.path, eventstore.ErrClosed)
 	}
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
-		return nil, s.readFailed(ctx, op, err)
+		return out, s.readFailed(ctx, op, err)
 	}
 	defer rows.Close()
+	if cap(out) == 0 {
+		out = make([]eventstore.RecordedEvent, 0, readBatch)
+	}
 	var (
-		out  []eventstore.RecordedEvent
+		d    rowDecoder
 		vals [8]any
 		dest = [8]any{&vals[0], &vals[1], &vals[2], &vals[3], &vals[4], &vals[5], &vals[6], &vals[7]}
 	)
@@ -231,7 +243,7 @@ func (s *Store) fetch(ctx context.Context, op string, stmt *sql.Stmt, args ...an
 		if err := rows.Scan(dest[:]...); err != nil {
 			return out, s.readFailed(ctx, op, fmt.Errorf("%w after %s: %w", ErrBadRow, lastPlace(out), err))
 		}
-		e, err := decodeRow(vals)
+		e, err := d.decode(vals)
 		if err != nil {
 			return out, s.readFailed(ctx, op, err)
 		}
@@ -263,8 +275,22 @@ func lastPlace(read []eventstore.RecordedEvent) string {
 	return fmt.Sprintf("position %d (stream %s revision %d)", e.Position.Commit, e.Stream, e.Revision)
 }
 
-// decodeRow turns the columns of an events row (eventColumns) into a RecordedEvent, checking each.
-func decodeRow(v [8]any) (eventstore.RecordedEvent, error) {
+// arenaChunk is the size of the buffers that the data and metadata of the events of one query are
+// copied into: one allocation for many events rather than two per event. A consumer that keeps one
+// event's payload keeps its chunk alive, so a chunk is small enough for that not to matter.
+const arenaChunk = 32 << 10
+
+// rowDecoder decodes the rows of one query (eventColumns) into RecordedEvents. The values are
+// scanned as the driver returns them (any), which keeps the column types for the checks and costs
+// no conversion; only the data and metadata are copied, into arena chunks. A chunk is never reused:
+// the caller owns every event's Data and Metadata, and the events of one chunk do not overlap (each
+// is a full slice expression, so an append to one cannot write into the next).
+type rowDecoder struct {
+	arena []byte
+}
+
+// decode turns the columns of an events row into a RecordedEvent, checking each.
+func (d *rowDecoder) decode(v [8]any) (eventstore.RecordedEvent, error) {
 	pos, ok := v[0].(int64)
 	if !ok || pos <= 0 {
 		return eventstore.RecordedEvent{}, fmt.Errorf("%w: position %v is not a positive integer", ErrBadRow, v[0])
@@ -292,16 +318,16 @@ func decodeRow(v [8]any) (eventstore.RecordedEvent, error) {
 	if !ok || typ == "" {
 		return bad("type %v is not a name", v[4])
 	}
-	data, ok := payload(v[5])
+	data, ok := d.payload(v[5])
 	if !ok {
 		return bad("data is a %T, not JSON text", v[5])
 	}
-	meta, ok := payload(v[6])
+	meta, ok := d.payload(v[6])
 	if !ok {
 		return bad("metadata is a %T, not JSON text", v[6])
 	}
 	recText, _ := text(v[7])
-	recorded, err := time.Parse(time.RFC3339Nano, recText)
+	recorded, err := parseRecorded(recText)
 	if err != nil {
 		return bad("recorded %v is not an RFC 3339 time: %v", v[7], err)
 	}
@@ -313,7 +339,7 @@ func decodeRow(v [8]any) (eventstore.RecordedEvent, error) {
 		Type:     typ,
 		Data:     data,
 		Metadata: meta,
-		Recorded: recorded.UTC(),
+		Recorded: recorded,
 	}, nil
 }
 
@@ -328,15 +354,89 @@ func text(v any) (string, bool) {
 	return "", false
 }
 
-// payload accepts a JSON column: TEXT (or BLOB) bytes, or NULL for an empty payload.
-func payload(v any) ([]byte, bool) {
+// payload accepts a JSON column: TEXT (or BLOB) bytes, or NULL for an empty payload. Text is copied
+// into the arena; bytes are already the caller's (database/sql copies a []byte scanned into an any).
+func (d *rowDecoder) payload(v any) ([]byte, bool) {
 	switch x := v.(type) {
 	case nil:
 		return nil, true
 	case string:
-		return []byte(x), true
+		return d.copy(x), true
 	case []byte:
 		return x, true
 	}
 	return nil, false
+}
+
+// copy returns a copy of s in the arena, as a slice whose capacity ends with it. A string of more
+// than a quarter of a chunk gets an allocation of its own, so that little of a chunk is wasted.
+func (d *rowDecoder) copy(s string) []byte {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	if len(s) > arenaChunk/4 {
+		return []byte(s)
+	}
+	if len(s) > cap(d.arena)-len(d.arena) {
+		d.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(d.arena)
+	d.arena = append(d.arena, s...)
+	return d.arena[start:len(d.arena):len(d.arena)]
+}
+
+// parseRecorded reads the recorded column: recordedLayout (what the store writes) by hand, anything
+// else with time.Parse as RFC 3339. The time is in UTC.
+func parseRecorded(s string) (time.Time, error) {
+	if t, ok := parseRecordedLayout(s); ok {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+// parseRecordedLayout parses s if it has exactly the form of recordedLayout and every field is in
+// range (the day within its month); it reports false otherwise, leaving the verdict to time.Parse.
+func parseRecordedLayout(s string) (time.Time, bool) {
+	if len(s) != len(recordedLayout) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+		s[16] != ':' || s[19] != '.' || s[29] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 7)
+	day, ok3 := num(8, 10)
+	hour, ok4 := num(11, 13)
+	minute, ok5 := num(14, 16)
+	sec, ok6 := num(17, 19)
+	nsec, ok7 := num(20, 29)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// daysIn is the number of days of month (1 to 12) in year (proleptic Gregorian calendar).
+func daysIn(month time.Month, year int) int {
+	if month == time.February {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + int((month+month/8)%2)
 }
