@@ -1333,6 +1333,17 @@ func readBuild() buildInfo {
 	return b
 }
 
+// gcTarget describes the garbage collector's target of this process: GOGC as set (csc's main sets
+// defaultGCPercent when the environment has none).
+func gcTarget() string {
+	percent := debug.SetGCPercent(-1)
+	debug.SetGCPercent(percent)
+	if percent < 0 {
+		return "GOGC=off"
+	}
+	return fmt.Sprintf("GOGC=%d", percent)
+}
+
 // ---- the scratch folder ----
 
 // mountEntry is one line of /proc/self/mountinfo.
@@ -1535,13 +1546,14 @@ func renderReport(w io.Writer, rep benchReport) {
 	if rep.LoadStart != "" && rep.LoadEnd != "" {
 		p("| Load average (1, 5, 15 min) | %s at the start, %s at the end |\n", rep.LoadStart, rep.LoadEnd)
 	}
-	p("| Go | %s |\n", m.GoVersion)
+	p("| Go | %s, garbage-collector target %s |\n", m.GoVersion, gcTarget())
 	p("| Build | %s |\n", rep.Build.describe())
 	p("| Scratch disk | %s |\n", rep.Scratch.describe())
 	p("| SQLite drivers | %s |\n", rep.Build.drivers())
 	p("| SQLite settings | WAL journal, synchronous=FULL: the WAL is fsynced before a commit returns and an "+
 		"append is acknowledged after its commit; one writer goroutine commits up to %d pending appends per "+
-		"transaction (group commit) |\n", sqlite.DefaultMaxBatch)
+		"transaction (group commit), yielding once before it takes them so that ready appenders join; WAL "+
+		"checkpoint every 10,000 pages |\n", sqlite.DefaultMaxBatch)
 	p("\n")
 
 	p("## Results\n\n")
