@@ -1552,8 +1552,8 @@ func renderReport(w io.Writer, rep benchReport) {
 	p("| SQLite drivers | %s |\n", rep.Build.drivers())
 	p("| SQLite settings | WAL journal, synchronous=FULL: the WAL is fsynced before a commit returns and an "+
 		"append is acknowledged after its commit; one writer goroutine commits up to %d pending appends per "+
-		"transaction (group commit), yielding once before it takes them so that ready appenders join; WAL "+
-		"checkpoint every 10,000 pages |\n", sqlite.DefaultMaxBatch)
+		"transaction (group commit), yielding once before it takes them so that ready appenders join; the WAL is "+
+		"checkpointed in the background (PASSIVE, at most every 50 ms) |\n", sqlite.DefaultMaxBatch)
 	p("\n")
 
 	p("## Results\n\n")

@@ -28,6 +28,7 @@ type metrics struct {
 	latency  prometheus.Histogram
 	batch    prometheus.Histogram
 	commitHS prometheus.Histogram
+	ckpt     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -56,6 +57,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Duration of COMMIT, which writes and fsyncs the WAL.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		ckpt: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "csc_eventstore_sqlite_checkpoint_duration_seconds",
+			Help:    "Duration of the background checkpoints that copy the WAL into the database file.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}),
 	}
 	for _, outcome := range []string{outcomeOK, outcomeIdempotent, outcomeWrongRevision, outcomeRejected, outcomeError} {
 		m.appends.WithLabelValues(outcome)
@@ -63,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.appends, m.events, m.latency, m.batch, m.commitHS} {
+	for _, c := range []prometheus.Collector{m.appends, m.events, m.latency, m.batch, m.commitHS, m.ckpt} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
 			var already prometheus.AlreadyRegisteredError
