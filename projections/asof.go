@@ -108,11 +108,30 @@ type RebuildStats struct {
 func MeasureRebuild(ctx context.Context, store eventstore.Store, codec *domain.Codec) (RebuildStats, error) {
 	dec := newDecoder(codec)
 	var st RebuildStats
+	var s *state
+	var err error
+	st.PeakHeap, st.HeapBefore = PeakHeap(func() {
+		start := time.Now()
+		s, err = build(ctx, store, dec, AsOf{})
+		st.Duration = time.Since(start)
+	})
+	if err != nil {
+		return st, fmt.Errorf("measure rebuild: %w", err)
+	}
+	st.Events = s.applied + s.skipped
+	st.EventsPerSecond = float64(st.Events) / st.Duration.Seconds()
 	runtime.GC()
-	st.HeapBefore = heapBytes()
+	st.ModelsHeap = heapBytes()
+	runtime.KeepAlive(s)
+	return st, nil
+}
 
+// PeakHeap runs run and returns the highest heap (live and unswept objects) seen while it ran,
+// sampled every 2 ms, and the heap after a garbage collection just before it.
+func PeakHeap(run func()) (peak, before uint64) {
+	runtime.GC()
+	before = heapBytes()
 	done := make(chan struct{})
-	var peak uint64
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		tick := time.NewTicker(2 * time.Millisecond)
@@ -126,21 +145,10 @@ func MeasureRebuild(ctx context.Context, store eventstore.Store, codec *domain.C
 			}
 		}
 	})
-	start := time.Now()
-	s, err := build(ctx, store, dec, AsOf{})
-	st.Duration = time.Since(start)
+	run()
 	close(done)
 	wg.Wait()
-	if err != nil {
-		return st, fmt.Errorf("measure rebuild: %w", err)
-	}
-	st.PeakHeap = max(peak, heapBytes())
-	st.Events = s.applied + s.skipped
-	st.EventsPerSecond = float64(st.Events) / st.Duration.Seconds()
-	runtime.GC()
-	st.ModelsHeap = heapBytes()
-	runtime.KeepAlive(s)
-	return st, nil
+	return max(peak, heapBytes()), before
 }
 
 // heapBytes is the memory occupied by heap objects, live or not yet swept.

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -770,41 +769,21 @@ func runMemoryBench(ctx context.Context, env benchEnv) ([]benchRow, error) {
 }
 
 // inScratchPeak runs run in a new scratch folder under dir (removed after) and returns the highest
-// heap (live and unswept objects, sampled every 2 ms from a garbage collection before it) while it
-// ran, and its duration.
+// heap while it ran (projections.PeakHeap) and its duration.
 func inScratchPeak(dir, prefix string, run func(dir string) error) (uint64, time.Duration, error) {
 	type measured struct {
 		peak uint64
 		took time.Duration
 	}
 	m, err := inScratch(dir, prefix, func(scratch string) (measured, error) {
-		runtime.GC()
-		heap := func() uint64 {
-			sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-			metrics.Read(sample)
-			return sample[0].Value.Uint64()
-		}
-		done := make(chan struct{})
-		var peak uint64
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			tick := time.NewTicker(2 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				peak = max(peak, heap())
-				select {
-				case <-tick.C:
-				case <-done:
-					return
-				}
-			}
+		var m measured
+		var err error
+		m.peak, _ = projections.PeakHeap(func() {
+			start := time.Now()
+			err = run(scratch)
+			m.took = time.Since(start)
 		})
-		start := time.Now()
-		err := run(scratch)
-		took := time.Since(start)
-		close(done)
-		wg.Wait()
-		return measured{peak: max(peak, heap()), took: took}, err
+		return m, err
 	})
 	return m.peak, m.took, err
 }
