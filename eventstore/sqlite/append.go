@@ -54,15 +54,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
 	req := &request{ctx: ctx, stream: stream, expected: expected, events: events, done: make(chan response, 1)}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return eventstore.AppendResult{}, fmt.Errorf("append %s in %s: %w", stream, s.path, eventstore.ErrClosed)
+	if err := s.enqueue("append "+stream, req); err != nil {
+		return eventstore.AppendResult{}, err
 	}
-	s.queue = append(s.queue, req)
-	s.mu.Unlock()
-	s.signalWriter()
-
 	resp := <-req.done
 	s.metrics.observeAppend(resp.outcome, len(events), time.Since(start))
 	return resp.res, resp.err
@@ -96,15 +90,9 @@ func (s *Store) AppendBatch(ctx context.Context, appends []eventstore.StreamAppe
 			reqs[i].prev = reqs[i-1]
 		}
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("append batch in %s: %w", s.path, eventstore.ErrClosed)
+	if err := s.enqueue("append batch", reqs...); err != nil {
+		return nil, err
 	}
-	s.queue = append(s.queue, reqs...)
-	s.mu.Unlock()
-	s.signalWriter()
-
 	results := make([]eventstore.AppendResult, 0, len(reqs))
 	var failure error
 	for i, r := range reqs {
@@ -120,6 +108,20 @@ func (s *Store) AppendBatch(ctx context.Context, appends []eventstore.StreamAppe
 		results = append(results, resp.res)
 	}
 	return results, failure
+}
+
+// enqueue queues reqs, in order and together, for the writer and wakes it; op names the operation in
+// the ErrClosed error of a closed store.
+func (s *Store) enqueue(op string, reqs ...*request) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("%s in %s: %w", op, s.path, eventstore.ErrClosed)
+	}
+	s.queue = append(s.queue, reqs...)
+	s.mu.Unlock()
+	s.signalWriter()
+	return nil
 }
 
 // answer sends the writer's response to the appender, noting a failure for the appends chained
