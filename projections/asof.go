@@ -60,7 +60,7 @@ func describeAsOf(a AsOf) string {
 // moment at into a fresh, indexed state.
 func build(ctx context.Context, store eventstore.Store, dec *decoder, at AsOf) (*state, error) {
 	cctx, cancel := context.WithCancel(ctx)
-	p := feed(cctx, store.ReadAll(cctx, eventstore.Position{}), dec, false, eventstore.Position{})
+	p := feed(cctx, readAll(cctx, store, eventstore.Position{}), dec, false, eventstore.Position{})
 	defer func() {
 		cancel()
 		p.stop()

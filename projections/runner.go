@@ -236,7 +236,7 @@ func (r *Runner) cycle(ctx context.Context, waiters *[]chan error) error {
 		return fmt.Errorf("projections: read the head of the log: %w", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	p := feed(cctx, r.store.SubscribeAll(cctx, eventstore.Position{}), r.dec, true, head)
+	p := feed(cctx, subscribeAll(cctx, r.store, eventstore.Position{}), r.dec, true, head)
 	defer func() {
 		cancel()
 		p.stop()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
@@ -601,5 +602,58 @@ func TestConcurrentWritersMissNothing(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	if d := cmp.Diff(dumpModels(replay, now), lockedDump(m, now)); d != "" {
 		t.Errorf("live differs from replay (-replay +live):\n%s", d)
+	}
+}
+
+// viewsOnly is a store that offers read-only payload views (as sqlite.Store does) and fails its
+// copying reads of $all, so that a build or a runner that succeeds on it read through the views.
+type viewsOnly struct{ eventstore.Store }
+
+var errCopyingRead = errors.New("viewsOnly: a copying read of $all")
+
+func failing(yield func(eventstore.RecordedEvent, error) bool) {
+	yield(eventstore.RecordedEvent{}, errCopyingRead)
+}
+
+func (viewsOnly) ReadAll(context.Context, eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return failing
+}
+
+func (viewsOnly) SubscribeAll(context.Context, eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return failing
+}
+
+func (v viewsOnly) ReadAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return v.Store.ReadAll(ctx, after)
+}
+
+func (v viewsOnly) SubscribeAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return v.Store.SubscribeAll(ctx, after)
+}
+
+// TestReadsThroughPayloadViews: a store that offers payload views is read through them, by BuildAsOf
+// and by the runner, catching up and live, with the same models as a fold of the log.
+func TestReadsThroughPayloadViews(t *testing.T) {
+	ctx := context.Background()
+	l := scenario(t)
+	mem := memstore.New(memstore.Options{})
+	(&logBuilder{t: t, events: l.events[:15]}).appendAll(ctx, mem)
+	store := viewsOnly{mem}
+
+	built, err := BuildAsOf(ctx, store, domain.NewCodec(), AsOf{})
+	if err != nil {
+		t.Fatalf("BuildAsOf: %v", err)
+	}
+	if d := cmp.Diff(dumpModels(replayed(t, mem), june()), dumpModels(built, june())); d != "" {
+		t.Fatalf("BuildAsOf (-fold +built):\n%s", d)
+	}
+
+	r := NewRunner(store, domain.NewCodec(), Options{})
+	startRunner(t, r)
+	waitFor(t, r, head(t, mem))
+	(&logBuilder{t: t, events: l.events[15:]}).appendAll(ctx, mem)
+	waitFor(t, r, head(t, mem))
+	if d := cmp.Diff(dumpModels(replayed(t, mem), june()), dumpModels(r.Models(), june())); d != "" {
+		t.Fatalf("runner (-fold +runner):\n%s", d)
 	}
 }

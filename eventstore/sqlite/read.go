@@ -8,6 +8,7 @@ import (
 	"iter"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -113,7 +114,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter
 		for {
 			op := fmt.Sprintf("read stream %s from revision %d", stream, next)
 			var err error
-			batch, err = s.fetch(ctx, op, batch, s.reads.stream, stream, next, readBatch)
+			batch, err = s.fetch(ctx, op, batch, false, s.reads.stream, stream, next, readBatch)
 			if !s.yieldBatch(ctx, op, batch, err, true, yield) || len(batch) < readBatch {
 				return
 			}
@@ -124,13 +125,26 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter
 
 // ReadAll yields the events of $all after position after, fetching readBatch rows per query.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return s.readAll(ctx, after, false)
+}
+
+// ReadAllViews is ReadAll for a consumer that only reads the payloads, such as a rebuild of read
+// models: the Data and Metadata of the events it yields are read-only views of the text the driver
+// returned for the row, not copies of it. They stay valid for as long as the consumer keeps them,
+// but must not be modified (a copy is the caller's to change). Skipping the copy saves about a
+// third of what a read allocates.
+func (s *Store) ReadAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return s.readAll(ctx, after, true)
+}
+
+func (s *Store) readAll(ctx context.Context, after eventstore.Position, views bool) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		next := keyAfter(after)
 		var batch []eventstore.RecordedEvent
 		for {
 			op := fmt.Sprintf("read all after position %d", next)
 			var err error
-			batch, err = s.fetch(ctx, op, batch, s.reads.all, next, readBatch)
+			batch, err = s.fetch(ctx, op, batch, views, s.reads.all, next, readBatch)
 			if !s.yieldBatch(ctx, op, batch, err, true, yield) || len(batch) < readBatch {
 				return
 			}
@@ -147,6 +161,15 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position) iter.Seq
 // A read-only store has no writer: its subscriptions catch up, then wait until ctx ends or the store
 // is closed (commits by another process are not signalled).
 func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return s.subscribeAll(ctx, after, false)
+}
+
+// SubscribeAllViews is SubscribeAll with the payloads as read-only views, as ReadAllViews yields them.
+func (s *Store) SubscribeAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return s.subscribeAll(ctx, after, true)
+}
+
+func (s *Store) subscribeAll(ctx context.Context, after eventstore.Position, views bool) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
 		next := keyAfter(after)
 		var batch []eventstore.RecordedEvent
@@ -154,7 +177,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) ite
 			committed := s.commitSignal()
 			op := fmt.Sprintf("subscribe to all after position %d", next)
 			var err error
-			batch, err = s.fetch(ctx, op, batch, s.reads.all, next, readBatch)
+			batch, err = s.fetch(ctx, op, batch, views, s.reads.all, next, readBatch)
 			if ctx.Err() != nil {
 				return
 			}
@@ -220,7 +243,7 @@ func (s *Store) yieldBatch(ctx context.Context, op string, batch []eventstore.Re
 // yielded by value, so the slice never leaves this package). The rows are read to the end and closed
 // before any event is yielded, so a consumer holds no connection (and no read snapshot) while it
 // works. When a row does not decode, fetch returns the rows before it with the error.
-func (s *Store) fetch(ctx context.Context, op string, buf []eventstore.RecordedEvent, stmt *sql.Stmt, args ...any) ([]eventstore.RecordedEvent, error) {
+func (s *Store) fetch(ctx context.Context, op string, buf []eventstore.RecordedEvent, views bool, stmt *sql.Stmt, args ...any) ([]eventstore.RecordedEvent, error) {
 	clear(buf)
 	out := buf[:0]
 	if s.isClosed() {
@@ -235,7 +258,7 @@ func (s *Store) fetch(ctx context.Context, op string, buf []eventstore.RecordedE
 		out = make([]eventstore.RecordedEvent, 0, readBatch)
 	}
 	var (
-		d    rowDecoder
+		d    = rowDecoder{views: views}
 		vals [8]any
 		dest = [8]any{&vals[0], &vals[1], &vals[2], &vals[3], &vals[4], &vals[5], &vals[6], &vals[7]}
 	)
@@ -287,6 +310,7 @@ const arenaChunk = 32 << 10
 // is a full slice expression, so an append to one cannot write into the next).
 type rowDecoder struct {
 	arena []byte
+	views bool // payloads as read-only views of the driver's strings (ReadAllViews), not copies
 }
 
 // decode turns the columns of an events row into a RecordedEvent, checking each.
@@ -361,6 +385,11 @@ func (d *rowDecoder) payload(v any) ([]byte, bool) {
 	case nil:
 		return nil, true
 	case string:
+		if d.views && x != "" {
+			// The driver's string is immutable and ours alone once scanned; the view shares its bytes
+			// under the same rule: nobody writes them.
+			return unsafe.Slice(unsafe.StringData(x), len(x)), true
+		}
 		return d.copy(x), true
 	case []byte:
 		return x, true

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"pgregory.net/rapid"
 
@@ -168,5 +169,66 @@ func TestReadRecordedInAnotherForm(t *testing.T) {
 	want := time.Date(2026, 3, 14, 15, 9, 26, 500000000, time.UTC)
 	if len(got) != 2 || !got[1].Recorded.Equal(want) || got[1].Recorded.Location() != time.UTC {
 		t.Fatalf("ReadAll: want the second event recorded at %v (UTC), got %+v", want, got)
+	}
+}
+
+// TestReadAllViews: ReadAllViews and SubscribeAllViews yield exactly what ReadAll yields, for every
+// driver, across more than one query batch, and each view's capacity ends with it, so an append to
+// one payload cannot write into the bytes of another.
+func TestReadAllViews(t *testing.T) {
+	for _, drv := range Drivers() {
+		t.Run(drv, func(t *testing.T) {
+			s := openTemp(t, Options{Driver: drv})
+			n := readBatch + 7
+			evs := make([]eventstore.EventData, n)
+			for i := range evs {
+				evs[i] = eventstore.EventData{ID: uuid.New(), Type: "Viewed", Data: fmt.Appendf(nil, `{"i":%d}`, i), Metadata: fmt.Appendf(nil, `{"m":%d}`, i)}
+			}
+			evs[3].Data, evs[3].Metadata = nil, nil // an empty payload
+			mustAppend(t, s, "viewed", eventstore.NoStream(), evs)
+			want := readAll(t, s)
+
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			for name, seq := range map[string]func() []eventstore.RecordedEvent{
+				"ReadAllViews": func() []eventstore.RecordedEvent {
+					var got []eventstore.RecordedEvent
+					for e, err := range s.ReadAllViews(ctx, eventstore.Position{}) {
+						if err != nil {
+							t.Fatalf("ReadAllViews: error after %d events: %v", len(got), err)
+						}
+						got = append(got, e)
+					}
+					return got
+				},
+				"SubscribeAllViews": func() []eventstore.RecordedEvent {
+					var got []eventstore.RecordedEvent
+					for e, err := range s.SubscribeAllViews(ctx, eventstore.Position{}) {
+						if err != nil {
+							t.Fatalf("SubscribeAllViews: error after %d events: %v", len(got), err)
+						}
+						if got = append(got, e); len(got) == len(want) {
+							break
+						}
+					}
+					return got
+				},
+			} {
+				got := seq()
+				if len(got) != len(want) {
+					t.Fatalf("%s: want %d events, got %d", name, len(want), len(got))
+				}
+				for i := range want {
+					if diff := cmp.Diff(want[i], got[i]); diff != "" {
+						t.Fatalf("%s: event %d differs from ReadAll's (-ReadAll +views):\n%s", name, i, diff)
+					}
+					for _, b := range [][]byte{got[i].Data, got[i].Metadata} {
+						if cap(b) != len(b) {
+							t.Fatalf("%s: event %d: a view of %d bytes has capacity %d", name, i, len(b), cap(b))
+						}
+					}
+				}
+			}
+		})
 	}
 }
