@@ -223,7 +223,8 @@ func benchMeasurements() []benchMeasurement {
 				"folder. After one untimed scan that warms the page cache, raw scans " +
 				"(sqlite.MeasureScan: every row in position order, raw column bytes, no decoding) and " +
 				"rebuilds (projections.MeasureRebuild: the pipeline of Rebuild and BuildAsOf, from the " +
-				"store's ReadAll through parallel decoding to indexed models) alternate, so that noise " +
+				"store's read of $all (ReadAllViews: payloads as read-only views, not copies) through " +
+				"parallel decoding to indexed models) alternate, so that noise " +
 				"hits both; a round's rebuild is compared with the scan just before it. The memory row " +
 				"is the highest heap (live and unswept objects, sampled every 2 ms) during the rebuild, " +
 				"against the heap after a garbage collection once built, with only the models left: the " +
