@@ -169,11 +169,20 @@ type writer struct {
 	done chan struct{} // closed when run returns
 
 	// Statements prepared once on conn and reused by every batch.
-	begin, commit, rollback *sql.Stmt
-	current, insert, byID   *sql.Stmt
+	begin, commit, rollback            *sql.Stmt
+	current, insert, byID, dataVersion *sql.Stmt
+
+	// heads is the revision of the streams this writer appended to lately (see apply), valid while
+	// PRAGMA data_version stays at lastDataVersion.
+	heads           map[string]int64
+	lastDataVersion int64
 
 	ckpt *checkpointer
 }
+
+// maxHeads bounds the writer's cache of stream revisions (writer.heads): past it, the cache is
+// emptied and fills again with the streams being written.
+const maxHeads = 1 << 16
 
 // writerSetup are the PRAGMAs of the write connection.
 //
@@ -213,7 +222,7 @@ func openWriter(ctx context.Context, s *Store) (*writer, error) {
 	db := s.openDB(false, writerSetup(s.busy))
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
-	w := &writer{s: s, db: db, done: make(chan struct{})}
+	w := &writer{s: s, db: db, done: make(chan struct{}), heads: make(map[string]int64)}
 	fail := func(err error) (*writer, error) {
 		w.close()
 		return nil, s.fail("open event store", err)
@@ -248,6 +257,7 @@ func openWriter(ctx context.Context, s *Store) (*writer, error) {
 		{&w.current, "SELECT max(revision) FROM events WHERE stream = ?"},
 		{&w.insert, "INSERT INTO events (stream, revision, event_id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?)"},
 		{&w.byID, "SELECT stream, revision, position FROM events WHERE event_id = ?"},
+		{&w.dataVersion, "PRAGMA data_version"},
 	} {
 		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
 			return fail(fmt.Errorf("prepare %q: %w", p.sql, err))
@@ -262,7 +272,7 @@ func (w *writer) close() error {
 	if w.ckpt != nil {
 		errs = append(errs, w.ckpt.close())
 	}
-	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.current, w.insert, w.byID} {
+	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.current, w.insert, w.byID, w.dataVersion} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -375,6 +385,19 @@ func (w *writer) commitBatch(batch []*request) {
 		failAll(fmt.Errorf("begin: %w", err))
 		return
 	}
+	// Another connection (another process writing the file) may have appended since this writer's
+	// last batch: its revisions are then unknown to the cache. data_version changes exactly when
+	// another connection has committed; BEGIN IMMEDIATE holds the write lock from here on.
+	var version int64
+	if err := w.dataVersion.QueryRowContext(ctx).Scan(&version); err != nil {
+		_, _ = w.rollback.ExecContext(ctx)
+		failAll(fmt.Errorf("read data_version: %w", err))
+		return
+	}
+	if version != w.lastDataVersion || len(w.heads) > maxHeads {
+		clear(w.heads)
+		w.lastDataVersion = version
+	}
 	recorded := s.now().UTC().Format(recordedLayout)
 	resps := make([]response, len(live))
 	written := false
@@ -387,6 +410,7 @@ func (w *writer) commitBatch(batch []*request) {
 		resp, err := w.apply(ctx, r, recorded)
 		if err != nil {
 			_, _ = w.rollback.ExecContext(ctx)
+			clear(w.heads) // it may hold revisions of this batch, which is rolled back
 			failAll(err)
 			return
 		}
@@ -397,6 +421,7 @@ func (w *writer) commitBatch(batch []*request) {
 	start := time.Now()
 	if _, err := w.commit.ExecContext(ctx); err != nil {
 		_, _ = w.rollback.ExecContext(ctx)
+		clear(w.heads)
 		failAll(fmt.Errorf("commit: %w", err))
 		return
 	}
@@ -414,9 +439,16 @@ func (w *writer) commitBatch(batch []*request) {
 // apply performs one append inside the batch's transaction. The transaction already holds the
 // batch's earlier appends, so the revision check sees them as well as what was committed before. It
 // returns an error only for a failure that compromises the whole transaction.
+//
+// The revision of a stream this writer appended to lately comes from w.heads rather than a query:
+// an entry is set once an append's rows are in, and the whole cache is dropped when a batch rolls
+// back or another connection commits (commitBatch), so an entry is always the stream's revision in
+// the transaction. A stream the cache does not hold is looked up.
 func (w *writer) apply(ctx context.Context, r *request, recorded string) (response, error) {
 	var cur sql.NullInt64
-	if err := w.current.QueryRowContext(ctx, r.stream).Scan(&cur); err != nil {
+	if rev, ok := w.heads[r.stream]; ok {
+		cur = sql.NullInt64{Int64: rev, Valid: true}
+	} else if err := w.current.QueryRowContext(ctx, r.stream).Scan(&cur); err != nil {
 		return response{}, fmt.Errorf("read revision of %s: %w", r.stream, err)
 	}
 	exists := cur.Valid
@@ -465,6 +497,7 @@ func (w *writer) apply(ctx context.Context, r *request, recorded string) (respon
 		}
 	}
 	last := uint64(next) + uint64(len(r.events)) - 1
+	w.heads[r.stream] = int64(last)
 	return response{
 		res:     eventstore.AppendResult{Revision: last, Position: eventstore.Position{Commit: uint64(position), Prepare: uint64(position)}},
 		outcome: outcomeOK,

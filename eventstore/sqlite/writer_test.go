@@ -256,3 +256,34 @@ func TestAppendRefusedUpFront(t *testing.T) {
 		t.Fatalf("after refused appends: want an empty log, got %d events", n)
 	}
 }
+
+// TestRevisionCacheSeesOtherWriters: the writer keeps the revisions of the streams it appended to,
+// but a commit by another connection (another process writing the file) makes it look them up again:
+// an expected revision that was current before that commit is refused as a wrong revision, and the
+// new current one is accepted.
+func TestRevisionCacheSeesOtherWriters(t *testing.T) {
+	for _, drv := range Drivers() {
+		t.Run(drv, func(t *testing.T) {
+			path := tempPath(t)
+			s := openAt(t, path, Options{Driver: drv})
+			mustAppend(t, s, "shared", eventstore.NoStream(), events("Mine", 1))
+			mustAppend(t, s, "shared", eventstore.Exact(0), events("Mine", 1)) // revision 1, now cached
+
+			other := rawDB(t, path, drv)
+			if _, err := other.Exec(`INSERT INTO events (stream, revision, event_id, type, data, metadata, recorded)
+				VALUES ('shared', 2, ?, 'Theirs', '{}', '{}', '2026-01-02T03:04:05.000000000Z')`, uuid.NewString()); err != nil {
+				t.Fatal(err)
+			}
+
+			_, err := s.Append(context.Background(), "shared", eventstore.Exact(1), events("Mine", 1))
+			var wrong *eventstore.WrongRevisionError
+			if !errors.As(err, &wrong) || wrong.Actual != 2 {
+				t.Fatalf("append at the revision before the other writer's: want a wrong revision with actual 2, got %v", err)
+			}
+			res := mustAppend(t, s, "shared", eventstore.Exact(2), events("Mine", 1))
+			if res.Revision != 3 {
+				t.Fatalf("append after the other writer's: want revision 3, got %d", res.Revision)
+			}
+		})
+	}
+}
