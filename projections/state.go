@@ -34,8 +34,9 @@ type state struct {
 	nameCache  [256]uint32       // recently interned names (see intern)
 	itemCache  [1024]*item       // recently used items (see item)
 
-	// indexed is true when the per-city instant sets (transitions, due dates) are maintained event
-	// by event. A bulk build (catch-up, rebuild, as-of) leaves it false and calls reindex at the end.
+	// indexed is true when the items' contributions and the cities' aggregates and instant sets
+	// (transitions, due dates) are maintained event by event. A bulk build (catch-up, rebuild,
+	// as-of) leaves it false and calls reindex at the end.
 	indexed bool
 }
 
@@ -309,9 +310,17 @@ func (c *city) instant(s *instants, t int64, sign int) {
 	}
 }
 
-// reindex rebuilds every city's instant sets from its items' contributions (after a bulk build)
-// and turns on event-by-event indexing.
+// reindex ends a bulk build: a bulk build (catch-up, rebuild, as-of) keeps no item contributions
+// while it folds, since only the last one of each item counts, so reindex works them out once per
+// item and adds them to the cities' aggregates. It then rebuilds every city's instant sets from the
+// contributions and turns on event-by-event upkeep of both.
 func (s *state) reindex() {
+	if !s.indexed { // the aggregates are still zero: nothing was accounted
+		for _, it := range s.itemList {
+			it.con = it.contribute()
+			it.city.account(it.con, 1, false)
+		}
+	}
 	for _, c := range s.cityList {
 		c.t1, c.t2, c.due = c.t1[:0], c.t2[:0], c.due[:0]
 		for _, it := range c.items {
@@ -566,9 +575,11 @@ func (s *state) applyItem(f *fact, rec *historyRec, act *activityRec) {
 		it.lastUpdate = at
 	}
 	it.history = append(it.history, *rec)
-	it.con = it.contribute()
-	it.city.account(old, -1, s.indexed)
-	it.city.account(it.con, 1, s.indexed)
+	if s.indexed {
+		it.con = it.contribute()
+		it.city.account(old, -1, true)
+		it.city.account(it.con, 1, true)
+	}
 	it.city.touch(at)
 	act.city, act.item = it.city.id, it
 }
