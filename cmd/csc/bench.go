@@ -1332,15 +1332,19 @@ func readBuild() buildInfo {
 	return b
 }
 
-// gcTarget describes the garbage collector's target of this process: GOGC as set (csc's main sets
-// defaultGCPercent when the environment has none).
+// gcTarget describes the garbage collector's settings in this process: GOGC and the soft memory
+// limit as set (csc's main sets its defaults when the environment has none; see gc.go).
 func gcTarget() string {
 	percent := debug.SetGCPercent(-1)
 	debug.SetGCPercent(percent)
+	out := fmt.Sprintf("GOGC=%d", percent)
 	if percent < 0 {
-		return "GOGC=off"
+		out = "GOGC=off"
 	}
-	return fmt.Sprintf("GOGC=%d", percent)
+	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+		out += fmt.Sprintf(", soft memory limit %.1f GiB", float64(limit)/(1<<30))
+	}
+	return out
 }
 
 // ---- the scratch folder ----

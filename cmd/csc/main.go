@@ -11,7 +11,8 @@
 //	csc copy --from STORE --to STORE [--quiet]
 //
 // The environment gives the defaults of the serve flags: CSC_ADDR, CSC_DATA, CSC_STORE,
-// CSC_TOKEN_SECRET, CSC_LOG_LEVEL. GOGC, when set, overrides csc's garbage-collector target of 200.
+// CSC_TOKEN_SECRET, CSC_LOG_LEVEL. GOGC and GOMEMLIMIT, when set, override csc's garbage-collector
+// target of 400 and its soft memory limit of half the available memory (gc.go).
 package main
 
 import (
@@ -29,15 +30,13 @@ import (
 	"time"
 )
 
-// defaultGCPercent is the garbage collector's target (GOGC) when the environment sets none. csc's heap is
-// mostly long-lived read models; collecting at 200 % growth instead of Go's 100 % cut the CPU of a
-// rebuild of every read model from a 1,000,000-event log by 17 % (peak heap 854 MiB instead of
-// 674 MiB; BENCHMARKS.md) and the garbage collector's share of a command's CPU under load.
-const defaultGCPercent = 200
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
+	gc := gcDefaults(os.Getenv, os.ReadFile)
+	if gc.percent > 0 {
+		debug.SetGCPercent(gc.percent)
+	}
+	if gc.memoryLimit > 0 {
+		debug.SetMemoryLimit(gc.memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
