@@ -30,18 +30,22 @@ type pipeline struct {
 	freeEvents chan []eventstore.RecordedEvent
 }
 
-// payloadViewer is a store that can yield events whose Data and Metadata are read-only views
-// rather than copies (sqlite.Store: ReadAllViews, SubscribeAllViews). The read models only read
-// payloads, and the decoder never writes into them, so the pipeline takes the views when a store
-// offers them: a rebuild then allocates a third less.
-type payloadViewer interface {
-	ReadAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error]
-	SubscribeAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error]
-}
+// allViewer and subscriptionViewer are stores that can yield events whose Data and Metadata are
+// read-only views rather than copies (sqlite.Store: ReadAllViews, SubscribeAllViews). The read
+// models only read payloads, and the decoder never writes into them, so the pipeline takes the
+// views when a store offers them: a rebuild then allocates a third less.
+type (
+	allViewer interface {
+		ReadAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error]
+	}
+	subscriptionViewer interface {
+		SubscribeAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error]
+	}
+)
 
 // readAll is store.ReadAll, with read-only payloads when the store offers them.
 func readAll(ctx context.Context, store eventstore.Store, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
-	if v, ok := store.(payloadViewer); ok {
+	if v, ok := store.(allViewer); ok {
 		return v.ReadAllViews(ctx, after)
 	}
 	return store.ReadAll(ctx, after)
@@ -49,7 +53,7 @@ func readAll(ctx context.Context, store eventstore.Store, after eventstore.Posit
 
 // subscribeAll is store.SubscribeAll, with read-only payloads when the store offers them.
 func subscribeAll(ctx context.Context, store eventstore.Store, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
-	if v, ok := store.(payloadViewer); ok {
+	if v, ok := store.(subscriptionViewer); ok {
 		return v.SubscribeAllViews(ctx, after)
 	}
 	return store.SubscribeAll(ctx, after)

@@ -77,7 +77,7 @@ func (a *auditor) replay(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	bar := newProgress(a.stderr, a.showProgress(sf), "replay", st.total(ctx, eventstore.Position{}))
-	watched := &watchedStore{Store: st, bar: bar, limit: at.Position}
+	watched := &watchedStore{Store: st.Store, bar: bar, limit: at.Position}
 	models, err := projections.BuildAsOf(ctx, watched, domain.NewCodec(), at)
 	bar.done()
 	if err != nil {
@@ -126,8 +126,25 @@ type watchedStore struct {
 }
 
 func (w *watchedStore) ReadAll(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	return w.watch(w.Store.ReadAll(ctx, after))
+}
+
+// ReadAllViews is ReadAll with read-only payloads when the store offers them (sqlite.Store does):
+// the replay builds read models, which only read payloads, and projections takes the views.
+func (w *watchedStore) ReadAllViews(ctx context.Context, after eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error] {
+	if v, ok := w.Store.(interface {
+		ReadAllViews(context.Context, eventstore.Position) iter.Seq2[eventstore.RecordedEvent, error]
+	}); ok {
+		return w.watch(v.ReadAllViews(ctx, after))
+	}
+	return w.ReadAll(ctx, after)
+}
+
+// watch passes on the events of src, counting them on the progress bar and keeping the recorded
+// time of the last one up to the limit.
+func (w *watchedStore) watch(src iter.Seq2[eventstore.RecordedEvent, error]) iter.Seq2[eventstore.RecordedEvent, error] {
 	return func(yield func(eventstore.RecordedEvent, error) bool) {
-		for ev, err := range w.Store.ReadAll(ctx, after) {
+		for ev, err := range src {
 			if err == nil {
 				w.bar.event(ev)
 				if !w.limit.IsZero() && !w.limit.Before(ev.Position) {
