@@ -262,7 +262,9 @@ func benchMeasurements() []benchMeasurement {
 				"acknowledged once durable) for a fixed time, while one client reads `GET /v1/progress` " +
 				"about once per millisecond and the same query is timed on the read model alone, " +
 				"in-process. Latencies are client-side round trips over loopback; client and server " +
-				"share the process and the CPUs. The small history is seeded through the engines into " +
+				"share the process and the CPUs, so each client is lean: one keep-alive connection, " +
+				"requests written by hand, responses read with net/http's parser on the client's own " +
+				"goroutine. The small history is seeded through the engines into " +
 				"a fresh file; the large one is a copy of the run's workload log (see rebuild), made " +
 				"afresh for each round. Each round runs the small history, then the large one, with " +
 				"fsync loops before, between and after; command latencies are compared with the time " +

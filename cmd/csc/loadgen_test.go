@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestLoadgenCPUProfile: --cpuprofile writes one CPU profile per history size (named after the size
@@ -160,4 +168,87 @@ func profileBytes(t *testing.T, path string) []byte {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return raw
+}
+
+// TestLoadConn: the load client's hand-written HTTP/1.1 exchange against a real server: the body
+// and headers arrive, a chunked response is read whole, a response that closes the connection is
+// followed by a fresh one, a non-2xx status is an error, and an ended context unblocks a request
+// that waits for its answer.
+func TestLoadConn(t *testing.T) {
+	release, reached := make(chan struct{}), make(chan struct{}, 1)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer secret" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/echo":
+			body, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, `{"id":%q}`, r.Header.Get("Content-Type")+" "+string(body))
+		case "/close":
+			w.Header().Set("Connection", "close")
+			fmt.Fprint(w, `{"id":"closed"}`)
+		case "/big":
+			w.Write(bytes.Repeat([]byte("x"), 100_000)) // more than net/http buffers: chunked
+		case "/refused":
+			http.Error(w, "refused", http.StatusUnprocessableEntity)
+		case "/slow":
+			reached <- struct{}{}
+			<-release
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	defer close(release)
+
+	lc := &loadClient{host: strings.TrimPrefix(srv.URL, "http://"), auth: "Bearer secret"}
+	c := lc.conn()
+	defer c.close()
+	ctx := context.Background()
+	if id, err := c.post(ctx, "/echo", []byte(`{"a":1}`)); err != nil || id != `application/json {"a":1}` {
+		t.Fatalf("post with a body: %q, %v", id, err)
+	}
+	if id, err := c.post(ctx, "/echo", nil); err != nil || id != " " {
+		t.Fatalf("post without a body: %q, %v", id, err)
+	}
+	if err := c.get(ctx, "/big"); err != nil {
+		t.Fatalf("chunked response: %v", err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("want one connection for three exchanges, got %d", n)
+	}
+	if id, err := c.post(ctx, "/close", nil); err != nil || id != "closed" {
+		t.Fatalf("post answered with Connection: close: %q, %v", id, err)
+	}
+	if _, err := c.post(ctx, "/echo", nil); err != nil {
+		t.Fatalf("post after the server closed the connection: %v", err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("want a second connection after the close, got %d", n)
+	}
+	if _, err := c.post(ctx, "/refused", nil); err == nil || !strings.Contains(err.Error(), "422") {
+		t.Fatalf("post answered 422: want an error naming it, got %v", err)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	slow := lc.conn()
+	defer slow.close()
+	done := make(chan error, 1)
+	go func() { done <- slow.get(cctx, "/slow") }()
+	<-reached // the request waits for its answer
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a request whose context ended: want an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an ended context did not unblock the request")
+	}
 }
