@@ -27,12 +27,16 @@ func itemFieldNames() [numItemFields]string {
 	return [...]string{"title", "description", "theme", "sdgTargets", "indicator", "milestones", "budget", "startDate", "dueDate"}
 }
 
+// fieldAnys returns f's fields, in itemFieldNames order.
+func fieldAnys(f *domain.ItemFields) [numItemFields]any {
+	return [...]any{f.Title, f.Description, f.Theme, f.SDGTargets, f.Indicator, f.Milestones, f.Budget, f.StartDate, f.DueDate}
+}
+
 // fieldValues returns the JSON values of f's fields, in itemFieldNames order. A value that does
 // not encode (a non-finite number) is null.
 func fieldValues(f *domain.ItemFields) [numItemFields]json.RawMessage {
-	values := [...]any{f.Title, f.Description, f.Theme, f.SDGTargets, f.Indicator, f.Milestones, f.Budget, f.StartDate, f.DueDate}
 	var out [numItemFields]json.RawMessage
-	for i, v := range values {
+	for i, v := range fieldAnys(f) {
 		out[i] = jsonValue(v)
 	}
 	return out
@@ -61,8 +65,7 @@ func (it *item) fields() domain.ItemFields {
 func revisionDiff(it *item, next *domain.ItemFields) string {
 	cur := it.fields()
 	same := sameFields(&cur, next)
-	before, after := [...]any{cur.Title, cur.Description, cur.Theme, cur.SDGTargets, cur.Indicator, cur.Milestones, cur.Budget, cur.StartDate, cur.DueDate},
-		[...]any{next.Title, next.Description, next.Theme, next.SDGTargets, next.Indicator, next.Milestones, next.Budget, next.StartDate, next.DueDate}
+	before, after := fieldAnys(&cur), fieldAnys(next)
 	var b []byte
 	for i, name := range itemFieldNames() {
 		if same[i] {

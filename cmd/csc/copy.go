@@ -425,12 +425,12 @@ type copyStats struct {
 func (c *copier) copyEvents(ctx context.Context, src, dst *auditStore, after eventstore.Position, bar *progress) (copyStats, error) {
 	var (
 		stats copyStats
-		// The runs gathered for the next group, and the run being gathered (the last one): its first
-		// and next revision and its size.
-		group       []copyPart
-		first, next uint64
-		runSize     int
-		groupSize   int
+		// The runs gathered for the next group, and the run being gathered (the last one): its next
+		// revision and its size.
+		group     []copyPart
+		next      uint64
+		runSize   int
+		groupSize int
 	)
 	maxGroup := 1
 	if _, ok := dst.Store.(batchAppender); ok {
@@ -474,8 +474,7 @@ func (c *copier) copyEvents(ctx context.Context, src, dst *auditStore, after eve
 		}
 		meta := withRecorded(ev.Metadata, ev.Recorded)
 		evSize := len(ev.Data) + len(meta) + len(ev.Type)
-		open := len(group) > 0
-		if open {
+		if len(group) > 0 {
 			run := &group[len(group)-1]
 			if ev.Stream == run.append.Stream && ev.Revision == next &&
 				len(run.append.Events) < c.maxEvents && runSize+evSize <= c.maxBytes {
@@ -490,10 +489,9 @@ func (c *copier) copyEvents(ctx context.Context, src, dst *auditStore, after eve
 				}
 			}
 		}
-		first = ev.Revision
 		expected := eventstore.NoStream()
-		if first > 0 {
-			expected = eventstore.Exact(first - 1)
+		if ev.Revision > 0 {
+			expected = eventstore.Exact(ev.Revision - 1)
 		}
 		group = append(group, copyPart{
 			append: eventstore.StreamAppend{Stream: ev.Stream, Expected: expected,
