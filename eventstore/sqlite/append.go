@@ -178,6 +178,8 @@ type writer struct {
 	lastDataVersion int64
 
 	ckpt *checkpointer
+	// vfs gathers the WAL writes of conn's transactions (walbuffer.go); nil with the mattn driver.
+	vfs *walVFS
 }
 
 // maxHeads bounds the writer's cache of stream revisions (writer.heads): past it, the cache is
@@ -219,10 +221,19 @@ func writerSetup(busy time.Duration) []string {
 // openWriter opens the write connection, puts the file in WAL mode, brings the schema up to date and
 // prepares the writer's statements.
 func openWriter(ctx context.Context, s *Store) (*writer, error) {
-	db := s.openDB(false, writerSetup(s.busy))
+	dsn := fileURI(s.path, "rwc")
+	var vfs *walVFS
+	if s.drv.name == DriverModernc {
+		var err error
+		if vfs, err = newWALVFS(); err != nil {
+			return nil, s.fail("open event store", err)
+		}
+		dsn += "&vfs=" + vfs.name
+	}
+	db := sql.OpenDB(&connector{drv: s.drv, dsn: dsn, setup: writerSetup(s.busy)})
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
-	w := &writer{s: s, db: db, done: make(chan struct{}), heads: make(map[string]int64)}
+	w := &writer{s: s, db: db, vfs: vfs, done: make(chan struct{}), heads: make(map[string]int64)}
 	fail := func(err error) (*writer, error) {
 		w.close()
 		return nil, s.fail("open event store", err)
@@ -281,6 +292,9 @@ func (w *writer) close() error {
 		errs = append(errs, w.conn.Close())
 	}
 	errs = append(errs, w.db.Close())
+	if w.vfs != nil {
+		errs = append(errs, w.vfs.close())
+	}
 	return errors.Join(errs...)
 }
 
