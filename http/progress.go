@@ -64,11 +64,12 @@ func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	rows := view.models.Progress(view.at)
+	pv := view.models.ProgressView() // the rows and their position, from one view
+	rows := pv.Rows(view.at)
 	if rows == nil {
 		rows = []projections.CityProgress{}
 	}
-	writeJSON(w, http.StatusOK, Progress{Position: view.position(), AsOf: view.asOf(), Cities: rows})
+	writeJSON(w, http.StatusOK, Progress{Position: pv.Position().String(), AsOf: view.asOf(), Cities: rows})
 }
 
 // CityProgress is the body of GET /v1/progress/{city}: the city's row.
@@ -85,12 +86,13 @@ func (s *Server) handleCityProgress(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	row, ok := view.models.CityProgress(city, view.at)
+	pv := view.models.ProgressView()
+	row, ok := pv.City(city, view.at)
 	if !ok {
 		s.problem(w, r, errNotFound("no city "+city+" takes part in the collaboratory"))
 		return
 	}
-	writeJSON(w, http.StatusOK, CityProgress{Position: view.position(), AsOf: view.asOf(), CityProgress: row})
+	writeJSON(w, http.StatusOK, CityProgress{Position: pv.Position().String(), AsOf: view.asOf(), CityProgress: row})
 }
 
 // Matrix is the body of GET /v1/matrix.

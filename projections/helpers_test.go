@@ -116,20 +116,23 @@ func ptr[T any](v T) *T { return &v }
 // dump is every query of a Models value at one time, taken under one read lock, for comparing two
 // models (a live one and a replay, an as-of one and a captured one).
 type dump struct {
-	Position  eventstore.Position
-	Stats     Stats
-	Progress  []CityProgress
-	Matrix    Matrix
-	Items     []ItemSummary
-	Details   []ItemDetail
-	Roster    Roster
-	Activity  []Activity
-	PerHealth map[Health]int
+	Position eventstore.Position
+	Stats    Stats
+	Progress []CityProgress
+	// ProgressAt is the position of the progress view the Progress rows come from; it must be
+	// Position.
+	ProgressAt eventstore.Position
+	Matrix     Matrix
+	Items      []ItemSummary
+	Details    []ItemDetail
+	Roster     Roster
+	Activity   []Activity
+	PerHealth  map[Health]int
 }
 
 func dumpModels(m *Models, now time.Time) dump {
 	d := dump{
-		Position: m.Position(), Stats: m.Stats(), Progress: m.Progress(now), Matrix: m.Matrix(),
+		Position: m.Position(), Stats: m.Stats(), Progress: m.Progress(now), ProgressAt: m.ProgressView().Position(), Matrix: m.Matrix(),
 		Items: m.Items(ItemFilter{}, now), Roster: m.Roster(), Activity: m.Activity(activityCap),
 		PerHealth: make(map[Health]int),
 	}
@@ -150,6 +153,7 @@ func lockedDump(m *Models, now time.Time) dump {
 	s := m.s
 	m.mu.RUnlock()
 	frozen := &Models{s: s}
+	frozen.progress.Store(m.ProgressView())
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return dumpModels(frozen, now)

@@ -3,6 +3,7 @@ package projections
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/metropolis/csc/domain"
@@ -11,16 +12,23 @@ import (
 
 // Models is a consistent set of read models at one position of $all. Its methods are safe for
 // concurrent use: the runner applies each batch of events holding a write lock, and every query
-// holds the read lock for the short time it takes (queries never loop over the whole history;
-// Progress does a few binary searches per city).
+// holds the read lock for the short time it takes (queries never loop over the whole history).
+// The progress queries take no lock at all: they read the ProgressView published after each batch.
 //
 // Results are copies: callers may keep and change them.
 type Models struct {
 	mu sync.RWMutex
 	s  *state
+	// progress is the progress read model as of the last batch applied: queries read it without
+	// the lock (see ProgressView).
+	progress atomic.Pointer[ProgressView]
 }
 
-func newModels(s *state) *Models { return &Models{s: s} }
+func newModels(s *state) *Models {
+	m := &Models{s: s}
+	m.publishProgress()
+	return m
+}
 
 // Position is the position of the last event the models include (the zero Position for none).
 func (m *Models) Position() eventstore.Position {
@@ -115,62 +123,12 @@ type Amount struct {
 }
 
 // Progress returns every city's progress at now, in the order the cities appeared (founding cities
-// first). It costs a few binary searches per city, whatever the length of the history.
-func (m *Models) Progress(now time.Time) []CityProgress {
-	t := nanos(now)
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	n := 0
-	for _, c := range m.s.cityList {
-		n += len(c.budget)
-	}
-	amounts := make([]Amount, 0, n) // one allocation for every city's budget
-	out := make([]CityProgress, 0, len(m.s.cityList))
-	for _, c := range m.s.cityList {
-		out = append(out, c.progressAt(t, &amounts))
-	}
-	return out
-}
+// first), as of the last batch of events applied (see ProgressView).
+func (m *Models) Progress(now time.Time) []CityProgress { return m.ProgressView().Rows(now) }
 
-// CityProgress returns the progress of one city at now.
+// CityProgress returns the progress of one city at now, as Progress does.
 func (m *Models) CityProgress(city string, now time.Time) (CityProgress, bool) {
-	t := nanos(now)
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	c := m.s.cities[city]
-	if c == nil {
-		return CityProgress{}, false
-	}
-	amounts := make([]Amount, 0, len(c.budget))
-	return c.progressAt(t, &amounts), true
-}
-
-// progressAt returns the city's row at t; its budget is appended to *amounts (which must have
-// room for it) and sliced off with its capacity capped.
-func (c *city) progressAt(t int64, amounts *[]Amount) CityProgress {
-	p := CityProgress{
-		City: c.id, Name: c.name, Founding: c.founding, Joined: c.joined, LastUpdate: c.lastUpdate,
-		Stages: StageCounts{
-			Proposed: c.stages[0], ChangesRequested: c.stages[1], Approved: c.stages[2], InProgress: c.stages[3],
-			OnHold: c.stages[4], Completed: c.stages[5], Rejected: c.stages[6], Cancelled: c.stages[7],
-		},
-		Milestones: MilestoneCount{Reached: c.msReached, Total: c.msTotal},
-		Overdue:    c.due.atOrBefore(t),
-	}
-	behindOrWorse, atRisk := c.t1.before(t), c.t2.before(t)
-	p.Health = HealthCounts{
-		NotStarted: c.notStarted, Achieved: c.achieved,
-		OnTrack: c.running - behindOrWorse, Behind: behindOrWorse - atRisk, AtRisk: atRisk,
-	}
-	if c.committed > 0 {
-		p.Completion = float64(c.progress) / float64(c.committed) / ppmOne
-	}
-	start := len(*amounts)
-	for _, b := range c.budget {
-		*amounts = append(*amounts, Amount{Currency: b.currency, Amount: b.sum.float() / 1000})
-	}
-	p.Budget = (*amounts)[start:len(*amounts):len(*amounts)]
-	return p
+	return m.ProgressView().City(city, now)
 }
 
 // ---- matrix ----

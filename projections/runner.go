@@ -297,7 +297,7 @@ func (r *Runner) cycle(ctx context.Context, waiters *[]chan error) error {
 }
 
 // applyLive applies b and whatever further batches are ready (up to maxLockedEvents events) under
-// one hold of the write lock, then publishes the new position.
+// one hold of the write lock, then publishes the new progress view and the new position.
 func (r *Runner) applyLive(m *Models, s *state, b decodedBatch, p *pipeline) error {
 	m.mu.Lock()
 	err := r.applyBatch(s, b)
@@ -319,6 +319,7 @@ more:
 		}
 	}
 	m.mu.Unlock()
+	m.publishProgress() // before the position moves: a WaitFor that returns sees the view
 	r.setPosition(s.pos)
 	return err
 }

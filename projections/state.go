@@ -79,6 +79,10 @@ type city struct {
 
 	themes  [4]cell  // by domain.Themes() order
 	targets [10]cell // by domain.SDGTargets() order
+
+	// changed is set when a field of the city's progress row changes, and cleared when the live
+	// models publish a new ProgressView (see publishProgress), which then copies the city anew.
+	changed bool
 }
 
 // budgetSum is the budget planned in one currency, in thousandths.
@@ -257,6 +261,7 @@ func (c *city) account(k contribution, sign int, index bool) {
 	if !k.counted {
 		return
 	}
+	c.changed = true
 	c.stages[k.stage] += sign
 	if k.committed {
 		c.committed += sign
@@ -485,12 +490,14 @@ func (c *city) join(dc domain.City, founding bool, at time.Time) {
 	if !c.takesPart {
 		c.takesPart, c.founding, c.joined = true, founding, at
 	}
+	c.changed = true
 	c.touch(at)
 }
 
 func (c *city) touch(at time.Time) {
 	if at.After(c.lastUpdate) {
 		c.lastUpdate = at
+		c.changed = true
 	}
 }
 
