@@ -1557,7 +1557,9 @@ func renderReport(w io.Writer, rep benchReport) {
 	p("| SQLite drivers | %s |\n", rep.Build.drivers())
 	p("| SQLite settings | WAL journal, synchronous=FULL: the WAL is fsynced before a commit returns and an "+
 		"append is acknowledged after its commit; one writer goroutine commits up to %d pending appends per "+
-		"transaction (group commit), yielding once before it takes them so that ready appenders join; the WAL is "+
+		"transaction (group commit), yielding once before it takes them so that ready appenders join; with "+
+		"modernc, the writer's WAL writes of a commit go to the file in one write just before its fsync (mattn "+
+		"writes each frame as SQLite does, two writes per page); the WAL is "+
 		"checkpointed in the background (PASSIVE, at most every 50 ms) |\n", sqlite.DefaultMaxBatch)
 	p("\n")
 
