@@ -107,16 +107,9 @@ func TestWALBufferLargeTransactions(t *testing.T) {
 func TestWALVFSUnregistered(t *testing.T) {
 	s := openTemp(t, Options{Driver: DriverModernc})
 	name := s.w.vfs.name
-	registered := func() bool {
-		tls := libc.NewTLS()
-		defer tls.Close()
-		cname, err := libc.CString(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer libc.Xfree(tls, cname)
-		return lib.Xsqlite3_vfs_find(tls, cname) != 0
-	}
+	tls := newTLS(t)
+	cname := cString(t, tls, name)
+	registered := func() bool { return lib.Xsqlite3_vfs_find(tls, cname) != 0 }
 	if !registered() {
 		t.Fatalf("VFS %s: want it registered while the store is open", name)
 	}
@@ -146,13 +139,8 @@ func TestWALFileMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.close()
-	tls := libc.NewTLS()
-	defer tls.Close()
-	cpath, err := libc.CString(walPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer libc.Xfree(tls, cpath)
+	tls := newTLS(t)
+	cpath := cString(t, tls, walPath)
 	vfs := (*lib.Tsqlite3_vfs)(ptr(v.vfs))
 	pFile := libc.Xcalloc(tls, 1, libc.Tsize_t(vfs.FszOsFile))
 	defer libc.Xfree(tls, pFile)
@@ -262,4 +250,21 @@ func TestWALFileMethods(t *testing.T) {
 	if got := onDisk(); !bytes.Equal(got, want) {
 		t.Fatal("after xClose: the file does not hold the last write")
 	}
+}
+
+// newTLS is a thread-local state of the driver's C runtime, closed when the test ends.
+func newTLS(t *testing.T) *libc.TLS {
+	tls := libc.NewTLS()
+	t.Cleanup(tls.Close)
+	return tls
+}
+
+// cString is s as a C string, freed when the test ends.
+func cString(t *testing.T, tls *libc.TLS, s string) uintptr {
+	p, err := libc.CString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { libc.Xfree(tls, p) })
+	return p
 }
