@@ -11,14 +11,15 @@ import (
 
 // The write-ahead log of the writer's connection goes through walVFS, a thin SQLite VFS over the
 // default "unix" one that gathers a transaction's WAL writes in a buffer and hands them to the
-// operating system in one pwrite when SQLite syncs the WAL at COMMIT.
+// operating system in one write (or a few: see maxWrite) when SQLite syncs the WAL at COMMIT.
 //
 // Why: SQLite writes each WAL frame with two pwrite calls (a 24-byte frame header, then the page),
-// and a one-event append dirties about two random index pages (UNIQUE(stream, revision) and
-// UNIQUE(event_id)) besides its share of the table's last page. With 64 writers a group commit of
-// 35 appends made about 160 pwrite calls, and those calls were 40 % of the process's CPU (each
-// costs 3 µs on this ext4 file system whatever its size; a smaller page size did not help).
-// Gathered, the commit makes one. BENCHMARKS.md has the figures.
+// and a one-event append dirties about two and a half pages: a random leaf of each of the
+// UNIQUE(stream, revision) and UNIQUE(event_id) indexes, and its share of the table's last page.
+// With 64 writers a group commit of 35 appends made about 160 pwrite calls, and those calls were
+// 40 % of the process's CPU (each costs about 3 µs on an ext4 file system, whatever its size; a
+// smaller page size did not help). Gathered, a commit makes three or four. BENCHMARKS.md has the
+// figures.
 //
 // Durability and visibility are SQLite's own, unchanged: with synchronous=FULL, SQLite calls xSync
 // on the WAL at every COMMIT before it publishes the commit in the WAL index; xSync writes the
@@ -37,9 +38,9 @@ import (
 // allocated with the driver's C allocator, and the method pointers are those of top-level Go
 // functions, which never move.
 
-// walBufferSize is the largest run of WAL bytes gathered before it is written out: a group commit
-// of a few hundred one-event appends, or the whole of a smaller one. A write that does not fit
-// flushes the buffer; one larger than the buffer goes to the file directly.
+// walBufferSize is the largest run of WAL bytes gathered before it is written out: the WAL of a
+// group commit of about a hundred one-event appends. A write that does not fit, or does not follow
+// the gathered bytes, writes them out first; one larger than maxWrite goes to the file directly.
 const walBufferSize = 1 << 20
 
 // walVFS is one registration of the buffering VFS, made by a Store for its writer connection and
