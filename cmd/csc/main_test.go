@@ -223,7 +223,9 @@ func TestFirstStartAndWalkthrough(t *testing.T) {
 
 	m2, logs2, _ := testMain(env)
 	url2 := serve(t, m2)
-	call(t, "GET", url2+"/v1/progress/berlin", tf.Coordinator, nil, nil) // the old tokens still work
+	// The read models catch up from the log after the server opens; then the old tokens still work.
+	waitReadyz(t, url2)
+	call(t, "GET", url2+"/v1/progress/berlin", tf.Coordinator, nil, nil)
 	if err := m2.Close(); err != nil {
 		t.Fatal(err)
 	}
