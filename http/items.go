@@ -47,7 +47,7 @@ func (s *Server) handlePropose(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	itemID := derivedID(wr.id, derivedItem)
+	itemID := proposalItemID(wr)
 	cmd := domain.ProposeRoadmapItem{ItemID: itemID, City: req.City, ItemFields: req.ItemFields}
 	res, err := s.runItem(r, wr, itemID, cmd, cities)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -352,4 +353,52 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if string(again.body) != string(first.body) || ts2.head() != head {
 		t.Errorf("a retry after the restart answered %s (first %s) and the log has %d events (was %d)", again.body, first.body, ts2.head(), head)
 	}
+}
+
+// TestProposalItemIDs checks the IDs of proposed items. Without an Idempotency-Key the server makes
+// a UUIDv7 command ID and the item ID keeps its time: a UUIDv8 whose first 48 bits are the Unix
+// milliseconds of the proposal, so that item streams sort in the order they were proposed. With a
+// key, the item ID is the UUIDv5 of the key's command ID, as it always was, even for a UUIDv7 key.
+func TestProposalItemIDs(t *testing.T) {
+	ts := startServer(t, "")
+	propose := func(header map[string]string) uuid.UUID {
+		t.Helper()
+		var res cschttp.WriteResult
+		ts.must(http.StatusCreated, req{method: "POST", path: "/v1/roadmap-items", as: berlin, body: proposal("berlin"), header: header}).json(t, &res)
+		id, err := uuid.Parse(res.ID)
+		if err != nil {
+			t.Fatalf("item ID %q: %v", res.ID, err)
+		}
+		return id
+	}
+	var prev uuid.UUID
+	for i := range 20 {
+		before := time.Now().UnixMilli()
+		id := propose(nil)
+		after := time.Now().UnixMilli()
+		if id.Version() != 8 || id.Variant() != uuid.RFC4122 {
+			t.Fatalf("item ID %s: version %d, variant %v; want a UUIDv8", id, id.Version(), id.Variant())
+		}
+		if ms := unixMilli(id); ms < before || ms > after {
+			t.Fatalf("item ID %s carries %d ms, want the time of its proposal (%d..%d)", id, ms, before, after)
+		}
+		if i > 0 && unixMilli(id) > unixMilli(prev) && domain.ItemStream(id.String()) < domain.ItemStream(prev.String()) {
+			t.Fatalf("item %s, proposed after %s, sorts before it", id, prev)
+		}
+		prev = id
+	}
+	key := uuid.Must(uuid.NewV7())
+	want := uuid.NewSHA1(key, []byte("roadmap-item"))
+	if got := propose(map[string]string{cschttp.IdempotencyKeyHeader: key.String()}); got != want {
+		t.Fatalf("with Idempotency-Key %s: item ID %s, want the UUIDv5 %s", key, got, want)
+	}
+}
+
+// unixMilli is the 48-bit Unix time in milliseconds at the start of a UUIDv7 or of a UUIDv8 made so.
+func unixMilli(id uuid.UUID) int64 {
+	var ms int64
+	for _, b := range id[:6] {
+		ms = ms<<8 | int64(b)
+	}
+	return ms
 }

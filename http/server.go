@@ -73,8 +73,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of decisions (Context.Now) and of reads without asOf; time.Now when nil.
 	Now func() time.Time
-	// NewID makes command IDs for writes without an Idempotency-Key; uuid.New when nil. Every call
-	// must return a new ID (a proposal's item stream, named after it, is taken not to exist yet).
+	// NewID makes command IDs for writes without an Idempotency-Key; a UUIDv7 when nil (see
+	// proposalItemID). Every call must return a new ID (a proposal's item stream, named after it,
+	// is taken not to exist yet).
 	NewID func() uuid.UUID
 	// ReadWait bounds how long a read with minPosition waits for the read models (504 after);
 	// DefaultReadWait when 0.
@@ -137,7 +138,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	if s.newID == nil {
-		s.newID = uuid.New
+		s.newID = newV7
 	}
 	if s.readWait <= 0 {
 		s.readWait = DefaultReadWait
