@@ -167,29 +167,33 @@ func (st *walFile) origMethods() *lib.Tsqlite3_io_methods {
 
 func (st *walFile) walStats() *walStats { return (*walStats)(ptr(st.stats)) }
 
-// write passes a write on to the unix VFS.
-func (st *walFile) write(tls *libc.TLS, pFile, buf uintptr, n int32, off int64) int32 {
-	st.walStats().pwrites.Add(1)
-	return callFunc[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](st.origMethods().FxWrite)(tls, pFile, buf, n, off)
-}
-
 // maxWrite is the most the unix xWrite takes in one call: it masks the length of each write(2) to 17
 // bits (seekAndWriteFd), so a write of a multiple of 128 KiB would write nothing and fail with
 // SQLITE_FULL. 31 pages.
 const maxWrite = 0x1f000
 
-// flush writes the buffered bytes out.
-func (st *walFile) flush(tls *libc.TLS, pFile uintptr) int32 {
-	for done := int64(0); done < st.n; {
-		n := min(st.n-done, maxWrite)
-		if rc := st.write(tls, pFile, st.buf+uintptr(done), int32(n), st.off+done); rc != lib.SQLITE_OK {
-			st.n = 0
+// write passes n bytes at buf on to the unix VFS, in pieces of at most maxWrite.
+func (st *walFile) write(tls *libc.TLS, pFile, buf uintptr, n, off int64) int32 {
+	for done := int64(0); done < n; {
+		piece := min(n-done, maxWrite)
+		st.walStats().pwrites.Add(1)
+		rc := callFunc[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](st.origMethods().FxWrite)(tls, pFile, buf+uintptr(done), int32(piece), off+done)
+		if rc != lib.SQLITE_OK {
 			return rc
 		}
-		done += n
+		done += piece
 	}
-	st.n = 0
 	return lib.SQLITE_OK
+}
+
+// flush writes the buffered bytes out.
+func (st *walFile) flush(tls *libc.TLS, pFile uintptr) int32 {
+	if st.n == 0 {
+		return lib.SQLITE_OK
+	}
+	rc := st.write(tls, pFile, st.buf, st.n, st.off)
+	st.n = 0
+	return rc
 }
 
 func walWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
@@ -207,11 +211,11 @@ func walWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32
 		return rc
 	}
 	if amt > maxWrite {
-		return st.write(tls, pFile, zBuf, iAmt, iOfst)
+		return st.write(tls, pFile, zBuf, amt, iOfst)
 	}
 	if st.buf == 0 {
 		if st.buf = libc.Xmalloc(tls, walBufferSize); st.buf == 0 {
-			return st.write(tls, pFile, zBuf, iAmt, iOfst)
+			return st.write(tls, pFile, zBuf, amt, iOfst)
 		}
 	}
 	copy(cBytes(st.buf, amt), cBytes(zBuf, amt))

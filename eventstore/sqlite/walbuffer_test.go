@@ -234,6 +234,13 @@ func TestWALFileMethods(t *testing.T) {
 	if got := onDisk(); !bytes.Equal(got, want) {
 		t.Fatalf("after xSync: the file (%d bytes) does not hold every byte written (%d)", len(got), len(want))
 	}
+	// A write larger than one write(2) may be, with nothing gathered: straight to the file. Its
+	// length leaves 256 KiB after a first piece of 37,856 bytes, which the unix VFS alone cannot
+	// write (see maxWrite).
+	write(len(want), pattern(300_000, 11))
+	if got := onDisk(); !bytes.Equal(got, want) {
+		t.Fatalf("after a large write: the file (%d bytes) does not hold every byte written (%d)", len(got), len(want))
+	}
 	// Truncation writes gathered bytes out first; close writes out the rest.
 	write(len(want), pattern(100, 9))
 	if rc := callFunc[func(*libc.TLS, uintptr, int64) int32](methods().FxTruncate)(tls, pFile, int64(len(want)-50)); rc != lib.SQLITE_OK {
