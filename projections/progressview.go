@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"slices"
 	"time"
 
 	"github.com/metropolis/csc/eventstore"
@@ -69,7 +70,7 @@ func newCityView(c *city) *cityView {
 			Milestones: MilestoneCount{Reached: c.msReached, Total: c.msTotal},
 		},
 		notStarted: c.notStarted, achieved: c.achieved, running: c.running,
-		t1: instants(clone(c.t1)), t2: instants(clone(c.t2)), due: instants(clone(c.due)),
+		t1: slices.Clone(c.t1), t2: slices.Clone(c.t2), due: slices.Clone(c.due),
 	}
 	if c.committed > 0 {
 		cv.row.Completion = float64(c.progress) / float64(c.committed) / ppmOne
@@ -80,9 +81,6 @@ func newCityView(c *city) *cityView {
 	}
 	return cv
 }
-
-// clone copies s exactly (nil stays nil, an empty slice stays empty).
-func clone(s []int64) []int64 { return append(s[:0:0], s...) }
 
 // Position is the position of the last event the view includes.
 func (v *ProgressView) Position() eventstore.Position { return v.pos }
