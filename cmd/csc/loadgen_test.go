@@ -20,7 +20,9 @@ import (
 
 // TestLoadgenCPUProfile: --cpuprofile writes one CPU profile per history size (named after the size
 // when there are several), whose samples carry the loadgen label of the command clients. (The
-// progress readers sleep most of the time: a short run need not sample them.)
+// progress readers sleep most of the time: a short run need not sample them.) The command clients
+// are lean, a few µs of CPU a command, and the profile samples every 10 ms: the run is long and wide
+// enough (16 clients, 2 s) for their samples not to be a matter of luck, as with 4 clients for 1 s.
 func TestLoadgenCPUProfile(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
@@ -38,7 +40,7 @@ func TestLoadgenCPUProfile(t *testing.T) {
 				t.Fatal(err)
 			}
 			m, logs, _ := testMain(map[string]string{})
-			err := m.Run(context.Background(), []string{"loadgen", "--events", tt.sizes, "--clients", "4", "--duration", "1s",
+			err := m.Run(context.Background(), []string{"loadgen", "--events", tt.sizes, "--clients", "16", "--duration", "2s",
 				"--cpuprofile", filepath.Join(out, "load.pprof")})
 			if err != nil {
 				t.Fatalf("loadgen: %v\n%s", err, logs)
@@ -59,6 +61,7 @@ func TestLoadgenCPUProfile(t *testing.T) {
 					t.Fatalf("files %q, want %q", names, tt.files)
 				}
 				labels := sampleLabels(t, profileBytes(t, filepath.Join(out, name)))
+				t.Logf("%s: labelled samples %v", name, labels)
 				if labels["loadgen=commands"] == 0 {
 					t.Errorf("%s: no sample labelled loadgen=commands (labels: %v)", name, labels)
 				}
