@@ -26,9 +26,11 @@ type Store interface {
 	//
 	// Appending events whose IDs were already appended to the same stream, at the same revision and in
 	// the same order, is idempotent: nothing is written and the first append's result is returned
-	// (even if the stream has moved on since; with Any, wherever the events are). Any other reuse of an
-	// event ID (another stream, another revision or order, mixed with new events) is an error that
-	// writes nothing: an event ID names one event in the whole store.
+	// (even if the stream has moved on since; with Any, wherever the events are). A consecutive run of
+	// an earlier append's events, placed where the expected revision puts it (its first events, say),
+	// is taken the same way, as EventStoreDB takes it: the result is the revision and position of the
+	// run's last event. Any other reuse of an event ID (another stream, another revision or order, mixed
+	// with new events) is an error that writes nothing: an event ID names one event in the whole store.
 	//
 	// An empty events slice, an empty stream name, the nil UUID as an event ID and one ID twice in one
 	// append are refused with an error. The events of one append are adjacent in $all.

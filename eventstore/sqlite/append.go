@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"time"
@@ -498,7 +499,9 @@ func (w *writer) apply(ctx context.Context, r *request, recorded string) (respon
 			if multi {
 				for _, q := range []string{"ROLLBACK TO append", "RELEASE append"} {
 					if _, rerr := w.conn.ExecContext(ctx, q); rerr != nil {
-						return response{}, fmt.Errorf("%s: %w", q, rerr)
+						// An I/O error makes SQLite roll back the whole transaction, savepoint
+						// included: the insert's error is the cause, the savepoint's a consequence.
+						return response{}, fmt.Errorf("insert into %s: %w (then %s: %w)", r.stream, err, q, rerr)
 					}
 				}
 			}
@@ -575,7 +578,7 @@ func (w *writer) repeated(ctx context.Context, r *request) (response, bool, erro
 			return response{}, false, nil
 		}
 	}
-	if rev, ok := r.expected.ExactRevision(); ok && uint64(first.revision) != rev+1 {
+	if rev, ok := r.expected.ExactRevision(); ok && (rev == math.MaxUint64 || uint64(first.revision) != rev+1) {
 		return response{}, false, nil
 	}
 	if r.expected.IsNoStream() && first.revision != 0 {

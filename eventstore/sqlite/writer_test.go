@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 
@@ -285,5 +286,20 @@ func TestRevisionCacheSeesOtherWriters(t *testing.T) {
 				t.Fatalf("append after the other writer's: want revision 3, got %d", res.Revision)
 			}
 		})
+	}
+}
+
+// TestRetryAtMaxRevisionIsNotIdempotent appends events again with Exact(2^64-1): no stream reaches that
+// revision, so it is a wrong revision, not a retry of the append that wrote them at revision 0 (the
+// next revision after 2^64-1 wraps around to 0).
+func TestRetryAtMaxRevisionIsNotIdempotent(t *testing.T) {
+	s := openTemp(t, Options{})
+	evs := events("E", 3)
+	mustAppend(t, s, "x", eventstore.NoStream(), evs)
+	mustAppend(t, s, "x", eventstore.Exact(2), events("F", 1))
+	_, err := s.Append(context.Background(), "x", eventstore.Exact(math.MaxUint64), evs)
+	var wrong *eventstore.WrongRevisionError
+	if !errors.As(err, &wrong) || wrong.Actual != 3 {
+		t.Fatalf("re-append at Exact(2^64-1): want a wrong revision at 3, got %v", err)
 	}
 }

@@ -381,6 +381,43 @@ func (su suite) testIdempotent(t *testing.T) {
 	}
 }
 
+// testIdempotentRun re-appends a consecutive run of an earlier append's events where the expected
+// revision puts it: idempotent, answered with the position of the run's last event, as EventStoreDB
+// answers it. (Not tested: a run of one event from the middle of an append. EventStoreDB answers it
+// with the position of the append's commit, which sorts before the event's own, and the esdb adapter
+// takes a one-event append's position from the server's answer without reading it back.)
+func (su suite) testIdempotentRun(t *testing.T) {
+	cases := []struct {
+		name     string
+		expected eventstore.ExpectedRevision
+		from, to int // the run: evs[from:to]
+	}{
+		{name: "first events, no stream", expected: eventstore.NoStream(), from: 0, to: 2},
+		{name: "first event, no stream", expected: eventstore.NoStream(), from: 0, to: 1},
+		{name: "last events, exact", expected: eventstore.Exact(0), from: 1, to: 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := su.newStore(t)
+			const stream = "run"
+			evs := events("Once", 3)
+			mustAppend(t, s, stream, eventstore.NoStream(), evs)
+			before := readAll(t, s, eventstore.Position{})
+			res, err := s.Append(context.Background(), stream, tc.expected, evs[tc.from:tc.to])
+			if err != nil {
+				t.Fatalf("re-append of events %d..%d (expected %v): want success, got %v", tc.from, tc.to-1, tc.expected, err)
+			}
+			last := before[tc.to-1]
+			if res.Revision != uint64(tc.to-1) || res.Position != last.Position {
+				t.Fatalf("re-append of events %d..%d: want revision %d at %v (the run's last event), got %+v", tc.from, tc.to-1, tc.to-1, last.Position, res)
+			}
+			if after := readAll(t, s, eventstore.Position{}); !slices.Equal(ids(after), ids(before)) {
+				t.Fatalf("re-append: want $all unchanged (%d events), got %d events", len(before), len(after))
+			}
+		})
+	}
+}
+
 func (su suite) testIDReuse(t *testing.T) {
 	if su.opts.EventIDsPerStream {
 		t.Skip("the store checks event IDs per stream only (Options.EventIDsPerStream): an ID reused elsewhere is not refused")

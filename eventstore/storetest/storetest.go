@@ -97,6 +97,7 @@ func RunWith(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts Op
 		{"ConcurrentNoStream", su.testConcurrentNoStream},
 		{"ConcurrentAnyIsAtomic", su.testConcurrentAny},
 		{"Idempotent", su.testIdempotent},
+		{"IdempotentRun", su.testIdempotentRun},
 		{"IDReuse", su.testIDReuse},
 		{"AllOrderAndPositions", su.testAllOrder},
 		{"LongReads", su.testLongReads},
