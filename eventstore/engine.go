@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -133,10 +134,12 @@ const (
 // States are cached and shared between goroutines: evolve must not mutate its input state (copy maps
 // and slices before changing them) and decide must not mutate the state it is given.
 //
-// An Engine is safe for concurrent use. Its cache only sees the appends made through it: when other
-// engines or processes append to the same streams, Execute still decides on current state (a stale
-// cache entry fails the append at the exact revision, and the stream is reloaded), but Load may return
-// an older state.
+// An Engine is safe for concurrent use. Commands on one stream run one at a time within an engine (each
+// waits for the one before it to be appended), so the commands of one process never conflict with
+// each other: the retries are for other engines and processes. Commands on different streams run
+// concurrently. Its cache only sees the appends made through it: when other engines or processes
+// append to the same streams, Execute still decides on current state (a stale cache entry fails the
+// append at the exact revision, and the stream is reloaded), but Load may return an older state.
 type Engine[S, E any] struct {
 	store      Store
 	codec      Codec[E]
@@ -145,6 +148,7 @@ type Engine[S, E any] struct {
 	maxRetries int
 	cache      *stateCache[S] // nil: off
 	metrics    *engineMetrics // nil: none
+	locks      streamLocks
 }
 
 // NewEngine returns an engine for the aggregate whose streams fold from initial with evolve.
@@ -212,7 +216,8 @@ const (
 	outcomeOK       = "ok"
 	outcomeReplayed = "replayed"
 	outcomeRejected = "rejected" // refused by the decider, or an idempotency mismatch
-	outcomeConflict = "conflict" // retries exhausted, or a stale IfRevision
+	outcomeConflict = "conflict" // retries exhausted
+	outcomeStale    = "stale"    // Command.IfRevision does not hold
 	outcomeError    = "error"    // store or codec failure
 )
 
@@ -223,6 +228,11 @@ func (e *Engine[S, E]) execute(ctx context.Context, stream string, cmd Command, 
 	if cmd.Recorded != nil && cmd.Recorded.IsZero() {
 		return Result{}, outcomeRejected, fmt.Errorf("%s %s: command %s: zero recorded time", cmd.Name, stream, cmd.ID)
 	}
+	unlock, err := e.locks.lock(ctx, stream)
+	if err != nil {
+		return Result{}, outcomeError, fmt.Errorf("%s %s: waiting for the command before it: %w", cmd.Name, stream, err)
+	}
+	defer unlock()
 	failed := 0                // appends refused for a wrong expected revision
 	fresh := false             // read the stream from the store, not the cache
 	assumeNew := cmd.NewStream // decide on the initial state when the cache does not hold the stream
@@ -254,7 +264,7 @@ func (e *Engine[S, E]) execute(ctx context.Context, stream string, cmd Command, 
 				fresh = true
 				continue
 			}
-			return Result{}, outcomeConflict, &StaleRevisionError{Stream: stream, Expected: *want, Actual: snap.revision, Exists: snap.exists}
+			return Result{}, outcomeStale, &StaleRevisionError{Stream: stream, Expected: *want, Actual: snap.revision, Exists: snap.exists}
 		}
 
 		if failed > e.maxRetries {
@@ -591,4 +601,51 @@ func newEngineMetrics(aggregate string, reg prometheus.Registerer) (*engineMetri
 		}
 	}
 	return m, nil
+}
+
+// streamLocks lets one command at a time run on each stream. Its zero value is ready to use.
+type streamLocks struct {
+	mu sync.Mutex
+	m  map[string]*streamLock
+}
+
+// streamLock is held by the command running on a stream; users counts that command and the ones
+// waiting, so the entry goes away with the last of them.
+type streamLock struct {
+	held  chan struct{} // a send takes the lock, a receive releases it
+	users int
+}
+
+// lock waits until no other command runs on stream, or until ctx ends, and returns the function
+// that lets the next one run.
+func (l *streamLocks) lock(ctx context.Context, stream string) (unlock func(), err error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*streamLock)
+	}
+	sl := l.m[stream]
+	if sl == nil {
+		sl = &streamLock{held: make(chan struct{}, 1)}
+		l.m[stream] = sl
+	}
+	sl.users++
+	l.mu.Unlock()
+	select {
+	case sl.held <- struct{}{}:
+		return func() {
+			<-sl.held
+			l.leave(stream, sl)
+		}, nil
+	case <-ctx.Done():
+		l.leave(stream, sl)
+		return nil, ctx.Err()
+	}
+}
+
+func (l *streamLocks) leave(stream string, sl *streamLock) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if sl.users--; sl.users == 0 {
+		delete(l.m, stream)
+	}
 }

@@ -558,8 +558,9 @@ func TestIfRevision(t *testing.T) {
 	})
 }
 
-// TestConcurrentCommands starts 32 commands on one stream that all decide on the same revision before
-// any appends (a barrier in decide), so 31 must conflict.
+// TestConcurrentCommands starts 32 commands on one stream, each through an engine of its own (as
+// processes would: one engine runs the commands on a stream one at a time), that all decide on the
+// same revision before any appends (a barrier in decide), so 31 must conflict.
 func TestConcurrentCommands(t *testing.T) {
 	const n = 32
 	tests := []struct {
@@ -573,8 +574,13 @@ func TestConcurrentCommands(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := newStore(t)
-			reg := prometheus.NewRegistry()
-			e := newEngine(t, store, eventstore.EngineOptions{Name: "counter", MaxRetries: tt.maxRetries, Registerer: reg})
+			regs := make([]*prometheus.Registry, n)
+			engines := make([]*counterEngine, n)
+			for i := range n {
+				regs[i] = prometheus.NewRegistry()
+				engines[i] = newEngine(t, store, eventstore.EngineOptions{Name: "counter", MaxRetries: tt.maxRetries, Registerer: regs[i]})
+			}
+			e := engines[0]
 			mustExecute(t, e, "counter-1", command(0, "increment"), increment(1, 1<<30))
 
 			var barrier sync.WaitGroup
@@ -584,7 +590,7 @@ func TestConcurrentCommands(t *testing.T) {
 			for i := range n {
 				wg.Go(func() {
 					first := true
-					_, results[i] = e.Execute(context.Background(), "counter-1", command(1+i, "increment"),
+					_, results[i] = engines[i].Execute(context.Background(), "counter-1", command(1+i, "increment"),
 						func(s counter, ok bool) ([]counterEvent, error) {
 							if first {
 								first = false
@@ -611,13 +617,17 @@ func TestConcurrentCommands(t *testing.T) {
 			if ok != tt.wantOK {
 				t.Fatalf("%d commands succeeded, want %d", ok, tt.wantOK)
 			}
-			state, rev, _, err := e.Load(context.Background(), "counter-1")
+			// A fresh engine reads the stream from the store (the others' caches hold their own appends).
+			state, rev, _, err := newEngine(t, store, eventstore.EngineOptions{}).Load(context.Background(), "counter-1")
 			if err != nil || state.Value != want || rev != uint64(ok) {
 				t.Fatalf("Load = %+v at %d, %v; want value %d at %d", state, rev, err, want, ok)
 			}
 			verifyAll(t, readAll(t, store))
-			retries := metricSum(t, reg, "csc_engine_retries_total", nil)
-			conflicts := metricSum(t, reg, "csc_engine_commands_total", map[string]string{"outcome": "conflict"})
+			var retries, conflicts float64
+			for _, reg := range regs {
+				retries += metricSum(t, reg, "csc_engine_retries_total", nil)
+				conflicts += metricSum(t, reg, "csc_engine_commands_total", map[string]string{"outcome": "conflict"})
+			}
 			if tt.maxRetries > 0 && retries < n-1 {
 				t.Fatalf("%v retries counted, want at least %d (every loser of the first round)", retries, n-1)
 			}
@@ -771,7 +781,7 @@ func TestMetrics(t *testing.T) {
 	_, _ = e.Execute(ctx, "counter-1", eventstore.Command{ID: id(1), Name: "increment"}, steps(2)) // rejected: mismatch
 	stale := command(3, "increment")
 	stale.IfRevision = new(uint64(0))
-	_, _ = e.Execute(ctx, "counter-1", stale, increment(1, 10))                  // conflict
+	_, _ = e.Execute(ctx, "counter-1", stale, increment(1, 10))                  // stale
 	_, _ = e.Execute(ctx, "counter-1", command(4, "reset"), emit(unencodable{})) // error
 	mustExecute(t, e, "counter-1", command(5, "reset"), emit(wasReset{}))        // ok, 1 event
 
@@ -783,7 +793,7 @@ func TestMetrics(t *testing.T) {
 		{"csc_engine_commands_total", map[string]string{"aggregate": "counter", "command": "increment", "outcome": "ok"}, 1},
 		{"csc_engine_commands_total", map[string]string{"command": "increment", "outcome": "replayed"}, 1},
 		{"csc_engine_commands_total", map[string]string{"command": "increment", "outcome": "rejected"}, 2},
-		{"csc_engine_commands_total", map[string]string{"command": "increment", "outcome": "conflict"}, 1},
+		{"csc_engine_commands_total", map[string]string{"command": "increment", "outcome": "stale"}, 1},
 		{"csc_engine_commands_total", map[string]string{"command": "reset", "outcome": "error"}, 1},
 		{"csc_engine_commands_total", map[string]string{"command": "reset", "outcome": "ok"}, 1},
 		{"csc_engine_events_appended_total", map[string]string{"type": "counter.incremented"}, 2},
@@ -985,5 +995,95 @@ func TestEngineRecorded(t *testing.T) {
 				t.Fatalf("the refused command appended: %d events", n)
 			}
 		})
+	}
+}
+
+// slowStore holds every append back a little, so that commands racing on one stream have all loaded
+// it before the first of them appends.
+type slowStore struct {
+	eventstore.Store
+}
+
+func (s slowStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error) {
+	time.Sleep(time.Millisecond)
+	return s.Store.Append(ctx, stream, expected, events)
+}
+
+// TestConcurrentCommandsOnOneStream runs 32 commands at once on one stream through one engine that
+// never retries: they take turns, so none of them conflicts and every increment counts.
+func TestConcurrentCommandsOnOneStream(t *testing.T) {
+	store := newStore(t)
+	e := newEngine(t, slowStore{store}, eventstore.EngineOptions{MaxRetries: -1})
+	const n = 32
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = e.Execute(context.Background(), "counter-1", command(100+i, "increment"), increment(1, 1000))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("%d commands on one stream: want every one to succeed, got %v", n, err)
+	}
+	state, rev, _, err := e.Load(context.Background(), "counter-1")
+	if err != nil || state.Value != n || rev != n-1 {
+		t.Fatalf("after %d increments: Load = %+v at revision %d, %v; want value %d at revision %d", n, state, rev, err, n, n-1)
+	}
+	verifyAll(t, readAll(t, store))
+}
+
+// gatedStore blocks appends until its gate is closed, telling entered about each one.
+type gatedStore struct {
+	eventstore.Store
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (s gatedStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error) {
+	s.entered <- struct{}{}
+	select {
+	case <-s.gate:
+	case <-ctx.Done():
+		return eventstore.AppendResult{}, ctx.Err()
+	}
+	return s.Store.Append(ctx, stream, expected, events)
+}
+
+// TestCommandWaitingForStreamEndsWithContext: a command waiting for the one before it on its stream
+// gives up when its context ends, and the stream goes on afterwards.
+func TestCommandWaitingForStreamEndsWithContext(t *testing.T) {
+	store := gatedStore{Store: newStore(t), entered: make(chan struct{}, 4), gate: make(chan struct{})}
+	e := newEngine(t, store, eventstore.EngineOptions{})
+	first := make(chan error, 1)
+	go func() {
+		_, err := e.Execute(context.Background(), "counter-1", command(1, "increment"), increment(1, 100))
+		first <- err
+	}()
+	<-store.entered // the first command holds the stream, blocked in its append
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() {
+		_, err := e.Execute(ctx, "counter-1", command(2, "increment"), increment(1, 100))
+		second <- err
+	}()
+	// The second command must wait for the stream, not reach the store. (A short wait: on a slow
+	// machine it may not catch a command that does not wait, but it never fails one that does.)
+	select {
+	case <-store.entered:
+		t.Fatal("the second command reached the store while the first held the stream")
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	if err := <-second; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiting command with its context canceled: want context.Canceled, got %v", err)
+	}
+	close(store.gate)
+	if err := <-first; err != nil {
+		t.Fatalf("first command: %v", err)
+	}
+	mustExecute(t, e, "counter-1", command(3, "increment"), increment(1, 100))
+	if n := len(readAll(t, store)); n != 2 {
+		t.Fatalf("store holds %d events, want 2", n)
 	}
 }
