@@ -90,3 +90,9 @@ func fileURI(path, mode string) string {
 	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + escaped + "?mode=" + mode
 }
+
+// snapshotURI is the SQLite URI of the file at path (absolute) opened read-only as immutable: SQLite
+// reads the file alone, takes no locks, and never creates a -wal or -shm file beside it.
+func snapshotURI(path string) string {
+	return fileURI(path, "ro") + "&immutable=1"
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,8 @@ func TestDurabilitySettings(t *testing.T) {
 }
 
 // TestReadOnly: a read-only store reads what a read-write store wrote (also while it is open and
-// writing), refuses appends, and never creates a file.
+// writing), refuses appends, and never creates a file: opened on a stopped store it is a snapshot that
+// leaves the folder as it was.
 func TestReadOnly(t *testing.T) {
 	for _, drv := range Drivers() {
 		t.Run(drv, func(t *testing.T) {
@@ -90,18 +92,34 @@ func TestReadOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			ro := openAt(t, path, Options{Driver: drv, ReadOnly: true})
-			if n := len(readAll(t, ro)); n != 2 {
+			snap, err := Open(path, Options{Driver: drv, ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !snap.snapshot {
+				t.Errorf("read-only store on a stopped store: want a snapshot (immutable)")
+			}
+			if n := len(readAll(t, snap)); n != 2 {
 				t.Fatalf("read-only store: want 2 events, got %d", n)
 			}
-			_, err = ro.Append(context.Background(), "s", eventstore.Any(), events("E", 1))
+			_, err = snap.Append(context.Background(), "s", eventstore.Any(), events("E", 1))
 			if !errors.Is(err, ErrReadOnly) {
 				t.Fatalf("Append on a read-only store: want ErrReadOnly, got %v", err)
 			}
 			mentions(t, err, path)
+			if err := snap.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if names := dirNames(t, filepath.Dir(path)); !slices.Equal(names, []string{filepath.Base(path)}) {
+				t.Fatalf("after a read-only Open and Close of a stopped store: want only %s in the folder, got %v", filepath.Base(path), names)
+			}
 
-			// A writer opened beside it: the read-only store sees its commits.
+			// Opened beside a live writer, the read-only store sees its commits, also later ones.
 			w = openAt(t, path, Options{Driver: drv})
+			ro := openAt(t, path, Options{Driver: drv, ReadOnly: true})
+			if ro.snapshot {
+				t.Errorf("read-only store beside a live writer: want mode=ro, got a snapshot")
+			}
 			mustAppend(t, w, "s", eventstore.Exact(1), events("E", 1))
 			if n := len(readAll(t, ro)); n != 3 {
 				t.Fatalf("read-only store beside a writer: want 3 events, got %d", n)
@@ -114,7 +132,7 @@ func TestReadOnly(t *testing.T) {
 			if _, err := Open(missing, Options{Driver: drv, ReadOnly: true}); err == nil {
 				t.Fatalf("read-only Open of a missing file: want an error, got a store")
 			} else {
-				mentions(t, err, missing)
+				mentions(t, err, missing, "no such file")
 			}
 			if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("read-only Open of a missing file: want no file created, got stat error %v", err)
@@ -525,5 +543,37 @@ func TestDriverOption(t *testing.T) {
 			t.Fatal("Open with driver mattn not compiled in: want an error, got a store")
 		}
 		mentions(t, err, "csc_mattn")
+	}
+}
+
+// TestReadOnlyUnrecoveredWAL: a read-only open of a store that stopped without closing and has lost
+// its -shm (which a read-only open may not create) fails, naming the file and the WAL, and creates
+// nothing; with an empty WAL there is nothing to recover and it opens.
+func TestReadOnlyUnrecoveredWAL(t *testing.T) {
+	for _, drv := range Drivers() {
+		t.Run(drv, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "events.db")
+			crashImage(t, dir, drv, 2)
+			if err := os.Remove(path + "-shm"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(path, Options{Driver: drv, ReadOnly: true})
+			if err == nil {
+				t.Fatal("read-only Open of a WAL without its -shm: want an error, got a store")
+			}
+			mentions(t, err, path, "events.db-wal", "events.db-shm", "for writing")
+			if names := dirNames(t, dir); !slices.Equal(names, []string{"events.db", "events.db-wal"}) {
+				t.Fatalf("after a failed read-only Open: want the folder as it was, got %v", names)
+			}
+
+			if err := os.Truncate(path+"-wal", 0); err != nil {
+				t.Fatal(err)
+			}
+			s := openAt(t, path, Options{Driver: drv, ReadOnly: true})
+			if n := len(readAll(t, s)); n != 2 {
+				t.Fatalf("read-only store with an empty WAL: want the 2 events of the file, got %d", n)
+			}
+		})
 	}
 }

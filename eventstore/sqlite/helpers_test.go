@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,6 +60,59 @@ func rawDB(t testing.TB, path, drv string) *sql.DB {
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// closedStore writes a store of n events at dir/events.db and closes it, leaving the file alone.
+func closedStore(t testing.TB, dir, drv string, n int) {
+	t.Helper()
+	s, err := Open(filepath.Join(dir, "events.db"), Options{Driver: drv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "s", eventstore.NoStream(), events("E", n))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dirNames lists the names in dir.
+func dirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// crashImage leaves at dir/events.db the files of a store that stopped without closing: a file of n
+// events, and in events.db-wal and events.db-shm one more event, committed but not yet in the file.
+func crashImage(t testing.TB, dir, drv string, n int) {
+	t.Helper()
+	src := t.TempDir()
+	closedStore(t, src, drv, n)
+	raw := rawDB(t, filepath.Join(src, "events.db"), drv)
+	for _, q := range []string{
+		"PRAGMA wal_autocheckpoint = 0",
+		fmt.Sprintf("INSERT INTO events (stream, revision, event_id, type, data, recorded) VALUES ('s', %d, '%s', 'E', '{}', '2026-01-02T03:04:05.000000000Z')", n, uuid.New()),
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"events.db", "events.db-wal", "events.db-shm"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func event(typ, data string) eventstore.EventData {

@@ -27,8 +27,8 @@ type reader struct {
 	all, stream, head *sql.Stmt
 }
 
-// readerSetup are the PRAGMAs of every read connection. The connections are opened with mode=ro;
-// query_only is a second guard.
+// readerSetup are the PRAGMAs of every read connection. The connections are opened with mode=ro (or
+// immutable, a read-only store's snapshot); query_only is a second guard.
 func readerSetup(busy time.Duration) []string {
 	return []string{
 		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),

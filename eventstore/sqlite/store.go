@@ -26,7 +26,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -38,8 +40,23 @@ import (
 
 // Options configure Open. The zero value opens a read-write store with the modernc driver.
 type Options struct {
-	// ReadOnly opens the file read-only (mode=ro): no writer goroutine, no migrations; Append
-	// returns ErrReadOnly. The file must exist and be at the current schema version.
+	// ReadOnly opens the file read-only: no writer goroutine, no migrations; Append returns
+	// ErrReadOnly. The file must exist and be at the current schema version. A read-only open
+	// never writes the file and never creates a file beside it, so it works in a folder the caller
+	// may not write (an auditor's copy, a stopped server's folder).
+	//
+	// How it opens depends on whether another process has the file open, which SQLite shows by the
+	// files it keeps beside it while it does (for events.db: events.db-wal and events.db-shm):
+	//
+	//   - With no events.db-wal and no events.db-shm (a stopped store), the store is
+	//     a snapshot (SQLite immutable=1): it reads the file as it was when opened and does not see
+	//     commits made afterwards. Do not start a writer on the file while it is open: SQLite then
+	//     assumes, wrongly, that nothing changes it, and a read may fail or see a half-copied page.
+	//   - With both (a live writer, or one that stopped without closing), it opens mode=ro and reads
+	//     through the writer's WAL: it sees every commit, also those made after it opened.
+	//   - With a non-empty events.db-wal and no events.db-shm (a writer that stopped without
+	//     closing, or is closing), Open fails: the WAL holds commits that a read-only open could
+	//     only read by creating events.db-shm. Open the file for writing once to recover them.
 	ReadOnly bool
 	// Driver is "modernc" (the default, pure Go) or "mattn" (cgo, needs -tags csc_mattn).
 	Driver string
@@ -69,6 +86,7 @@ const readBatch = 1000
 type Store struct {
 	path     string
 	readOnly bool
+	snapshot bool // read-only and opened immutable (Options.ReadOnly)
 	now      func() time.Time
 	log      *slog.Logger
 	metrics  *metrics
@@ -130,6 +148,13 @@ func Open(path string, opts Options) (*Store, error) {
 	s.log = s.log.With("store", "sqlite", "path", abs)
 	if s.metrics, err = newMetrics(opts.Registerer); err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", abs, err)
+	}
+
+	if s.readOnly {
+		if s.snapshot, err = snapshotOpen(abs); err != nil {
+			s.metrics.unregister()
+			return nil, fmt.Errorf("open event store read-only in %s: %w", abs, err)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.busy+30*time.Second)
@@ -222,11 +247,47 @@ func (s *Store) signalWriter() {
 	}
 }
 
-// openDB opens a database/sql handle on the store's file through the configured driver.
+// openDB opens a database/sql handle on the store's file through the configured driver: immutable
+// for a snapshot (see Options.ReadOnly), else mode=ro or mode=rwc.
 func (s *Store) openDB(readOnly bool, setup []string) *sql.DB {
-	mode := "rwc"
-	if readOnly {
-		mode = "ro"
+	dsn := fileURI(s.path, "rwc")
+	switch {
+	case readOnly && s.snapshot:
+		dsn = snapshotURI(s.path)
+	case readOnly:
+		dsn = fileURI(s.path, "ro")
 	}
-	return sql.OpenDB(&connector{drv: s.drv, dsn: fileURI(s.path, mode), setup: setup})
+	return sql.OpenDB(&connector{drv: s.drv, dsn: dsn, setup: setup})
+}
+
+// snapshotOpen reports whether a read-only store opens the file at path as an immutable snapshot:
+// when no other process has it open (no -wal, -shm or -journal beside it), SQLite can read the file
+// alone, and a mode=ro open would create a -wal and a -shm file beside it (and leave them there) or,
+// in a folder it may not write, fail. See Options.ReadOnly.
+func snapshotOpen(path string) (bool, error) {
+	// SQLite says only "unable to open database file" of a file that is missing or unreadable.
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	f.Close()
+	exists := func(suffix string) (os.FileInfo, bool) {
+		fi, err := os.Stat(path + suffix)
+		// Any answer but "does not exist" counts as there: mode=ro then lets SQLite report it.
+		return fi, !errors.Is(err, fs.ErrNotExist)
+	}
+	wal, hasWAL := exists("-wal")
+	_, hasSHM := exists("-shm")
+	_, hasJournal := exists("-journal")
+	switch {
+	case hasJournal, hasWAL && hasSHM, hasWAL && wal == nil:
+		return false, nil
+	case hasWAL && wal.Size() > 0:
+		return false, fmt.Errorf("%s-wal holds commits that may not be in the file yet and there is no %s-shm to read them with "+
+			"(a read-only open may not create it): a writer stopped without closing the store, or is closing it; "+
+			"open the store for writing once to recover them, or retry if a writer was closing",
+			filepath.Base(path), filepath.Base(path))
+	}
+	// No WAL (or an empty one) and no journal: the file holds every commit.
+	return true, nil
 }
