@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -220,8 +223,19 @@ func writerSetup(busy time.Duration) []string {
 }
 
 // openWriter opens the write connection, puts the file in WAL mode, brings the schema up to date and
-// prepares the writer's statements.
+// prepares the writer's statements. A file or folder it may not write is refused with ErrNotWritable.
 func openWriter(ctx context.Context, s *Store) (*writer, error) {
+	// SQLite opens a file it may not write read-only without a word, and BEGIN IMMEDIATE succeeds
+	// on it (in WAL mode the write lock is in the -shm file): the store would open and every append
+	// fail. In a folder it may write, SQLite would also create a -wal and a -shm file beside it that
+	// it cannot remove. Refuse such a file before SQLite touches it. A folder or a -wal or -shm file
+	// SQLite may not write fails the first statement or the migration's BEGIN IMMEDIATE with
+	// SQLITE_READONLY, classified as ErrNotWritable.
+	if f, err := os.OpenFile(s.path, os.O_RDWR, 0); err == nil {
+		f.Close()
+	} else if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return nil, s.openWriteFailed(fmt.Errorf("%w: %w", ErrNotWritable, err))
+	} // else it does not exist (SQLite creates it) or SQLite reports the error
 	dsn := fileURI(s.path, "rwc")
 	var vfs *walVFS
 	if s.drv.name == DriverModernc {
@@ -237,7 +251,7 @@ func openWriter(ctx context.Context, s *Store) (*writer, error) {
 	w := &writer{s: s, db: db, vfs: vfs, done: make(chan struct{}), heads: make(map[string]int64)}
 	fail := func(err error) (*writer, error) {
 		w.close()
-		return nil, s.fail("open event store", err)
+		return nil, s.openWriteFailed(s.classify(err))
 	}
 	conn, err := db.Conn(ctx)
 	if err != nil {

@@ -20,7 +20,8 @@ const (
 type sqlDriver struct {
 	name string
 	drv  driver.Driver
-	// code extracts the primary SQLite result code (SQLITE_BUSY, ...) from a driver error.
+	// code extracts the extended SQLite result code (SQLITE_READONLY_DIRECTORY, ...) from a driver
+	// error; its low byte is the primary code (SQLITE_READONLY, ...).
 	code func(error) (int, bool)
 }
 
@@ -49,7 +50,7 @@ func driverNamed(name string) (sqlDriver, error) {
 func moderncCode(err error) (int, bool) {
 	var e *modernc.Error
 	if errors.As(err, &e) {
-		return e.Code() & 0xff, true
+		return e.Code(), true
 	}
 	return 0, false
 }

@@ -16,7 +16,7 @@ func mattnDriver() (sqlDriver, bool) {
 func mattnCode(err error) (int, bool) {
 	var e mattn.Error
 	if errors.As(err, &e) {
-		return int(e.Code), true
+		return int(e.ExtendedCode), true
 	}
 	return 0, false
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 )
 
 // Errors the store wraps (test with errors.Is). Every error also names the file and, where there is
@@ -27,17 +28,24 @@ var (
 	// ErrEventIDReused: an appended event's ID is already recorded, and the append is not an
 	// idempotent repeat of the append that recorded it.
 	ErrEventIDReused = errors.New("event ID already recorded")
+	// ErrNotWritable: a store opened for writing is in a file or folder this process may not write.
+	ErrNotWritable = errors.New("file or folder is not writable")
 	// ErrInvalidEvent: an append was refused before reaching the database (empty stream or type,
 	// missing or repeated event ID, data or metadata that is not JSON).
 	ErrInvalidEvent = errors.New("invalid event")
 )
 
-// SQLite primary result codes the store classifies.
+// SQLite result codes the store classifies: primary codes, then extended ones.
 const (
-	codeBusy    = 5
-	codeLocked  = 6
-	codeCorrupt = 11
-	codeNotADB  = 26
+	codeBusy     = 5
+	codeLocked   = 6
+	codeReadOnly = 8
+	codeCorrupt  = 11
+	codeNotADB   = 26
+
+	// codeReadOnlyDirectory is SQLITE_READONLY_DIRECTORY: SQLite had to create a file (the -wal or
+	// -shm) in a folder it may not write.
+	codeReadOnlyDirectory = codeReadOnly | 6<<8
 )
 
 // classify adds the sentinel matching a driver error's SQLite result code.
@@ -47,6 +55,13 @@ func (s *Store) classify(err error) error {
 		return err
 	}
 	switch code {
+	case codeReadOnlyDirectory:
+		return fmt.Errorf("%w (SQLite must create %s-wal and %s-shm in the folder %s, which it may not write): %w",
+			ErrNotWritable, filepath.Base(s.path), filepath.Base(s.path), filepath.Dir(s.path), err)
+	}
+	switch code & 0xff {
+	case codeReadOnly:
+		return fmt.Errorf("%w: %w", ErrNotWritable, err)
 	case codeBusy, codeLocked:
 		return fmt.Errorf("%w (gave up after %v): %w", ErrLocked, s.busy, err)
 	case codeCorrupt:
@@ -55,6 +70,15 @@ func (s *Store) classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotDatabase, err)
 	}
 	return err
+}
+
+// openWriteFailed wraps err (classified) as the failure of Open for writing, with a hint when the cause
+// is ErrNotWritable.
+func (s *Store) openWriteFailed(err error) error {
+	if errors.Is(err, ErrNotWritable) {
+		return fmt.Errorf("open event store in %s for writing: %w (to read it without writing, as an auditor does, open it with Options.ReadOnly)", s.path, err)
+	}
+	return fmt.Errorf("open event store in %s: %w", s.path, err)
 }
 
 // fail wraps err with the operation and the file, classified.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -155,6 +156,51 @@ func TestReadOnlyWithoutWriteAccess(t *testing.T) {
 	}
 }
 
+// TestWriteWithoutWriteAccess: opening for writing a store whose file or folder may not be written
+// fails at Open with ErrNotWritable, naming the file and suggesting a read-only open, and changes
+// nothing.
+func TestWriteWithoutWriteAccess(t *testing.T) {
+	cases := []struct {
+		name                 string
+		folderMode, fileMode os.FileMode
+		why                  string
+	}{
+		{"folder and file read-only", 0o555, 0o444, "permission denied"},
+		{"folder read-only", 0o555, 0o666, "events.db-wal"},
+		{"file read-only", 0o777, 0o444, "permission denied"},
+	}
+	for _, drv := range Drivers() {
+		for _, tc := range cases {
+			t.Run(drv+"/"+tc.name, func(t *testing.T) {
+				withoutWriteAccess(t, tc.folderMode, map[string]os.FileMode{"*": tc.fileMode},
+					func(t *testing.T, dir string) { closedStore(t, dir, drv, 2) },
+					func(t *testing.T, dir string) {
+						path := filepath.Join(dir, "events.db")
+						before, err := os.ReadFile(path)
+						if err != nil {
+							t.Fatal(err)
+						}
+						s, err := Open(path, Options{Driver: drv})
+						if err == nil {
+							s.Close()
+							t.Fatal("Open for writing without write access: want an error, got a store")
+						}
+						if !errors.Is(err, ErrNotWritable) {
+							t.Errorf("Open for writing without write access: want ErrNotWritable, got %v", err)
+						}
+						mentions(t, err, path, tc.why, "ReadOnly")
+						if after, _ := os.ReadFile(path); string(after) != string(before) {
+							t.Errorf("Open for writing without write access: want the file left as it was")
+						}
+						if names := dirNames(t, dir); !slices.Equal(names, []string{"events.db"}) {
+							t.Errorf("after a failed Open for writing: want only events.db in the folder, got %v", names)
+						}
+					})
+			})
+		}
+	}
+}
+
 // TestReadOnlyAfterCrashWithoutWriteAccess: an auditor who may not write the folder or the files
 // opens read-only a store whose writer stopped without closing it, and reads every committed event,
 // those still in the WAL too (mode=ro: the -wal and -shm are there already, and no file is added).
@@ -180,6 +226,30 @@ func TestReadOnlyAfterCrashWithoutWriteAccess(t *testing.T) {
 					if names := dirNames(t, dir); !slices.Equal(names, []string{"events.db", "events.db-shm", "events.db-wal"}) {
 						t.Fatalf("after a read-only Open and Close: want the folder as it was, got %v", names)
 					}
+				})
+		})
+	}
+}
+
+// TestWriteAfterCrashWithoutWriteAccess: opening for writing a crashed store whose file may be
+// written but whose -wal and -shm (another user's) may not fails at Open with ErrNotWritable. SQLite
+// opens such a store without complaint; only a write shows it cannot.
+func TestWriteAfterCrashWithoutWriteAccess(t *testing.T) {
+	for _, drv := range Drivers() {
+		t.Run(drv, func(t *testing.T) {
+			withoutWriteAccess(t, 0o555, map[string]os.FileMode{"events.db": 0o666, "*": 0o444},
+				func(t *testing.T, dir string) { crashImage(t, dir, drv, 2) },
+				func(t *testing.T, dir string) {
+					path := filepath.Join(dir, "events.db")
+					s, err := Open(path, Options{Driver: drv})
+					if err == nil {
+						s.Close()
+						t.Fatal("Open for writing with a WAL it may not write: want an error, got a store")
+					}
+					if !errors.Is(err, ErrNotWritable) {
+						t.Errorf("Open for writing with a WAL it may not write: want ErrNotWritable, got %v", err)
+					}
+					mentions(t, err, path, "ReadOnly")
 				})
 		})
 	}
