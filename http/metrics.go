@@ -15,6 +15,9 @@ type metrics struct {
 	requests *prometheus.CounterVec   // route, method, code
 	latency  *prometheus.HistogramVec // route, method
 	sse      prometheus.Gauge
+
+	asOfRunning, asOfWaiting prometheus.Gauge
+	asOfBuilds, asOfRefused  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,7 +36,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Server-Sent Events clients connected to /v1/events/live.",
 		}),
 	}
-	collectors := []prometheus.Collector{m.requests, m.latency, m.sse}
+	m.asOfRunning, m.asOfWaiting, m.asOfBuilds, m.asOfRefused = asOfCollectors()
+	collectors := []prometheus.Collector{m.requests, m.latency, m.sse, m.asOfRunning, m.asOfWaiting, m.asOfBuilds, m.asOfRefused}
 	for i, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			for _, done := range collectors[:i] {

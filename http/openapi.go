@@ -71,7 +71,7 @@ type opSpec struct {
 // Parameters shared by operations.
 func paramAsOf() obj {
 	return obj{"name": "asOf", "in": "query", "required": false, "schema": obj{"type": "string", "format": "date-time"},
-		"description": "Answer as of this RFC 3339 time: from the events recorded up to then, health evaluated then."}
+		"description": "Answer as of this RFC 3339 time: from the events recorded up to then, health evaluated then. As-of views are built a few at a time across the server: 503 with Retry-After when none could start in time."}
 }
 
 func paramMinPosition() obj {
@@ -112,7 +112,7 @@ func writeSpec(summary, tag string, body obj, ok int, extra ...obj) opSpec {
 
 // operations describes every route by its name (the operationId).
 func operations() map[string]opSpec {
-	readErrs := []int{400, 403, 504}
+	readErrs := []int{400, 403, 503, 504}
 	ops := map[string]opSpec{
 		"healthz": {summary: "Liveness", tag: "operations", ok: 200, okSchema: ref("Health")},
 		"readyz": {summary: "Readiness: 503 until the read models have caught up", tag: "operations", ok: 200,

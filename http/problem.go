@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/metropolis/csc/domain"
 	"github.com/metropolis/csc/eventstore"
@@ -31,7 +32,7 @@ const (
 	ProblemValidation          = "validation"             // 422: the command's fields (see errors)
 	ProblemIdempotencyMismatch = "idempotency_mismatch"   // 422: an Idempotency-Key reused with another request
 	ProblemInternal            = "internal"               // 500
-	ProblemUnavailable         = "unavailable"            // 503: the store is closing
+	ProblemUnavailable         = "unavailable"            // 503: the store is closing, the read models are not ready, as-of builds are busy
 	ProblemTimeout             = "timeout"                // 504: the read models did not reach minPosition in time
 	ProblemClientGone          = "client_closed_request"  // 499: the client went away (never seen by it; logs and metrics)
 )
@@ -74,6 +75,9 @@ type Problem struct {
 	Errors []domain.FieldError `json:"errors,omitempty"`
 	// RequestID is the request's X-Request-ID, to find it in the server's logs.
 	RequestID string `json:"requestId,omitempty"`
+
+	// retryAfter is the Retry-After header (seconds) of the answer; 0: none.
+	retryAfter int
 }
 
 // requestError is an error of the HTTP layer itself (a bad body, a bad parameter, a missing token).
@@ -82,6 +86,8 @@ type requestError struct {
 	code   string
 	detail string
 	fields []domain.FieldError
+	// retryAfter is the Retry-After (seconds) of a 503; 0: none.
+	retryAfter int
 }
 
 func (e *requestError) Error() string { return e.detail }
@@ -116,6 +122,7 @@ func problemFor(err error) Problem {
 	case errors.As(err, &reqErr):
 		pr := p(reqErr.status, reqErr.code, reqErr.detail)
 		pr.Errors = reqErr.fields
+		pr.retryAfter = reqErr.retryAfter
 		return pr
 	case errors.As(err, &valErr):
 		pr := p(http.StatusUnprocessableEntity, ProblemValidation, "the command has invalid fields: see errors")
@@ -187,6 +194,9 @@ func (s *Server) problem(w http.ResponseWriter, r *http.Request, err error) {
 func writeProblem(w http.ResponseWriter, pr Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if pr.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(pr.retryAfter))
+	}
 	if pr.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="csc"`)
 	}

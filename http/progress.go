@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/metropolis/csc/projections"
@@ -40,9 +39,11 @@ func (s *Server) readView(r *http.Request) (view, error) {
 		}
 	}
 	if !params.asOf.IsZero() {
-		m, err := s.asOf.get(r.Context(), params.asOf, s.now(), func(ctx context.Context) (*projections.Models, error) {
-			return projections.BuildAsOf(ctx, s.store, s.codec, projections.AsOf{Time: params.asOf})
-		})
+		head, err := s.store.Head(r.Context())
+		if err != nil {
+			return view{}, fmt.Errorf("read head: %w", err)
+		}
+		m, err := s.asOf.get(r.Context(), params.asOf, head)
 		if err != nil {
 			return view{}, fmt.Errorf("build read models as of %s: %w", params.asOf.Format(time.RFC3339Nano), err)
 		}
@@ -109,76 +110,4 @@ func (s *Server) handleMatrix(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, Matrix{Position: view.position(), AsOf: view.asOf(), Matrix: view.models.Matrix()})
-}
-
-// asOfCacheSize is the number of past moments whose read models are kept.
-const asOfCacheSize = 8
-
-// asOfCache keeps the read models built as of recent past moments (a dashboard's date picker asks for
-// the same day again and again, and a build replays the log up to that moment), and lets concurrent
-// requests for one moment share one build. Only moments in the past are kept: events recorded later
-// cannot change them. It is safe for concurrent use.
-type asOfCache struct {
-	mu      sync.Mutex
-	entries map[time.Time]*asOfEntry
-	order   []time.Time // oldest first
-}
-
-type asOfEntry struct {
-	done   chan struct{} // closed when the build ended
-	models *projections.Models
-	err    error
-}
-
-// get returns the read models as of at, building them with build unless they are cached or being
-// built. Moments at or after now are built for the caller alone and not kept.
-func (c *asOfCache) get(ctx context.Context, at, now time.Time, build func(context.Context) (*projections.Models, error)) (*projections.Models, error) {
-	if !at.Before(now) {
-		return build(ctx)
-	}
-	key := at.UTC()
-	c.mu.Lock()
-	if c.entries == nil {
-		c.entries = make(map[time.Time]*asOfEntry)
-	}
-	e, ok := c.entries[key]
-	if !ok {
-		e = &asOfEntry{done: make(chan struct{})}
-		c.entries[key] = e
-		c.order = append(c.order, key)
-		if len(c.order) > asOfCacheSize {
-			delete(c.entries, c.order[0])
-			c.order = c.order[1:]
-		}
-		c.mu.Unlock()
-		// The build outlives a caller that goes away: other callers may wait for it.
-		e.models, e.err = build(context.WithoutCancel(ctx))
-		close(e.done)
-		if e.err != nil {
-			c.forget(key, e)
-		}
-		return e.models, e.err
-	}
-	c.mu.Unlock()
-	select {
-	case <-e.done:
-		return e.models, e.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// forget drops a failed build so that the next request tries again.
-func (c *asOfCache) forget(key time.Time, e *asOfEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries[key] == e {
-		delete(c.entries, key)
-		for i, k := range c.order {
-			if k.Equal(key) {
-				c.order = append(c.order[:i], c.order[i+1:]...)
-				break
-			}
-		}
-	}
 }

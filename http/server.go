@@ -82,6 +82,12 @@ type Config struct {
 	ReadWait time.Duration
 	// Heartbeat is the interval of SSE heartbeats; DefaultHeartbeat when 0.
 	Heartbeat time.Duration
+	// AsOfBuilds bounds the as-of read models (?asOf=) being built at once across the server (each
+	// replays the log and holds a whole set of read models); DefaultAsOfBuilds when 0. A read waits
+	// for a slot at most ReadWait, then gets 503 with Retry-After.
+	AsOfBuilds int
+	// BuildAsOf builds read models as of a moment; projections.BuildAsOf on Store and Codec when nil.
+	BuildAsOf BuildAsOfFunc
 }
 
 // Server is the HTTP API. Build it with NewServer, serve with Open (or mount Handler), stop with Close.
@@ -98,7 +104,7 @@ type Server struct {
 	newID     func() uuid.UUID
 	readWait  time.Duration
 	heartbeat time.Duration
-	asOf      asOfCache    // read models built as of past moments
+	asOf      *asOfCache   // read models built as of moments
 	buffers   bufferPool   // scratch buffers of writes
 	promHTTP  http.Handler // serves /metrics; nil: none
 	metrics   *metrics     // nil: none
@@ -158,6 +164,17 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		s.metrics = m
 	}
+	build := cfg.BuildAsOf
+	if build == nil {
+		build = func(ctx context.Context, at projections.AsOf) (*projections.Models, error) {
+			return projections.BuildAsOf(ctx, s.store, s.codec, at)
+		}
+	}
+	builds := cfg.AsOfBuilds
+	if builds <= 0 {
+		builds = DefaultAsOfBuilds
+	}
+	s.asOf = newAsOfCache(build, builds, s.readWait, s.metrics)
 	s.streams, s.stopStream = context.WithCancel(context.Background())
 
 	s.router = mux.NewRouter()

@@ -58,6 +58,9 @@ type serverOptions struct {
 	readWait   time.Duration
 	heartbeat  time.Duration
 	holdRunner bool // do not start the projections (see runProjections)
+	asOfBuilds int
+	// buildAsOf wraps the server's as-of builds (nil: projections.BuildAsOf as is).
+	buildAsOf func(ctx context.Context, at projections.AsOf, build cschttp.BuildAsOfFunc) (*projections.Models, error)
 }
 
 // startServer starts a server on the store in dir (a new temporary folder when ""), launching the
@@ -98,9 +101,20 @@ func startServer(t *testing.T, dir string, opts ...serverOptions) *testServer {
 	if !o.holdRunner {
 		ts.runProjections()
 	}
+	var buildAsOf cschttp.BuildAsOfFunc
+	if o.buildAsOf != nil {
+		store := ts.store
+		build := func(ctx context.Context, at projections.AsOf) (*projections.Models, error) {
+			return projections.BuildAsOf(ctx, store, codec, at)
+		}
+		buildAsOf = func(ctx context.Context, at projections.AsOf) (*projections.Models, error) {
+			return o.buildAsOf(ctx, at, build)
+		}
+	}
 	ts.server, err = cschttp.NewServer(cschttp.Config{
 		Store: ts.store, Codec: codec, Items: items, Collaboratory: collab, Projections: ts.runner, Tokens: ts.tokens,
 		Registerer: ts.registry, Gatherer: ts.registry, ReadWait: o.readWait, Heartbeat: o.heartbeat,
+		AsOfBuilds: o.asOfBuilds, BuildAsOf: buildAsOf,
 	})
 	if err != nil {
 		t.Fatal(err)
