@@ -1,13 +1,17 @@
 package http_test
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	_ "modernc.org/sqlite" // the driver of the SQLite file the test edits behind the server
 
 	"github.com/metropolis/csc/domain"
 	"github.com/metropolis/csc/eventstore"
@@ -113,5 +117,64 @@ func TestMetrics(t *testing.T) {
 	}
 	if r := ts.do(req{method: "GET", path: "/metrics"}); r.status != http.StatusOK {
 		t.Errorf("metrics: %d", r.status)
+	}
+}
+
+// TestReadsWhileNotReady: reads of the live read models answer a 503 problem with Retry-After while
+// the models are catching up (here: their runner has not started), not empty data.
+func TestReadsWhileNotReady(t *testing.T) {
+	ts := startServer(t, "", serverOptions{holdRunner: true})
+	for _, path := range []string{"/v1/progress", "/v1/progress/berlin", "/v1/matrix", "/v1/cities", "/v1/roadmap-items", "/v1/activity"} {
+		r := ts.do(req{method: "GET", path: path, as: coordinator})
+		if r.status != 503 || r.header.Get("Retry-After") == "" || r.problem(t).Type != cschttp.ProblemTypePrefix+cschttp.ProblemUnavailable {
+			t.Errorf("%s before the catch-up: %d, Retry-After %q: %s", path, r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	ts.runProjections()
+	ts.waitForReadModels()
+	ts.must(200, req{method: "GET", path: "/v1/progress", as: coordinator})
+}
+
+// TestReadyzAfterProjectionsStopped: an event that does not decode, slipped into the SQLite file
+// behind the running server, stops the projections at the next write; /readyz then answers a 503
+// problem naming the reason, and reads of the read models 503 problems instead of stale data.
+func TestReadyzAfterProjectionsStopped(t *testing.T) {
+	ts := startServer(t, "", serverOptions{holdRunner: true})
+	runCtx, stop := context.WithCancel(context.Background())
+	ts.stopRunner, ts.runnerDone = stop, make(chan struct{})
+	stopped := make(chan error, 1)
+	go func() {
+		defer close(ts.runnerDone)
+		stopped <- ts.runner.Run(runCtx)
+	}()
+	ts.waitForReadModels()
+	ts.must(200, req{method: "GET", path: "/readyz"})
+
+	db, err := sql.Open("sqlite", filepath.Join(ts.dir, "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	id := uuid.New()
+	_, err = db.Exec(`INSERT INTO events (position, stream, revision, event_id, type, data, metadata, recorded)
+		VALUES (?, ?, 0, ?, ?, '{"itemId": 42', '{}', ?)`, ts.head()+1, domain.ItemStream(id.String()), id.String(),
+		domain.TypeRoadmapItemProposed, time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.do(req{method: "POST", path: "/v1/roadmap-items", as: berlin, body: proposal("berlin")})
+	if err := <-stopped; err == nil {
+		t.Fatal("the projections did not stop on an event that does not decode")
+	}
+
+	r := ts.do(req{method: "GET", path: "/readyz"})
+	if r.status != 503 || !strings.Contains(r.problem(t).Detail, "stopped") || !strings.Contains(r.problem(t).Detail, domain.TypeRoadmapItemProposed) {
+		t.Errorf("readyz after the projections stopped: %d %s", r.status, r.body)
+	}
+	for _, path := range []string{"/v1/progress", "/v1/progress/berlin", "/v1/matrix", "/v1/roadmap-items?minPosition=1"} {
+		r := ts.do(req{method: "GET", path: path, as: coordinator})
+		if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(r.problem(t).Detail, "stopped") {
+			t.Errorf("%s after the projections stopped: %d %s", path, r.status, r.body)
+		}
 	}
 }

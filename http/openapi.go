@@ -115,8 +115,8 @@ func operations() map[string]opSpec {
 	readErrs := []int{400, 403, 503, 504}
 	ops := map[string]opSpec{
 		"healthz": {summary: "Liveness", tag: "operations", ok: 200, okSchema: ref("Health")},
-		"readyz": {summary: "Readiness: 503 until the read models have caught up", tag: "operations", ok: 200,
-			okSchema: ref("Health"), also: map[int]obj{503: ref("Health")}},
+		"readyz": {summary: "Readiness: 503 until the read models have caught up (a Health), and once they have stopped (a problem)",
+			tag: "operations", ok: 200, okSchema: ref("Health"), errors: []int{503}, also: map[int]obj{503: ref("Health")}},
 		"metrics": {summary: "Prometheus metrics", tag: "operations", ok: 200, okSchema: str(), okType: "text/plain"},
 		"openapi": {summary: "This document", tag: "operations", ok: 200, okSchema: obj{"type": "object"}},
 
@@ -282,6 +282,10 @@ func operation(rt route, spec opSpec) obj {
 		responses[fmt.Sprint(status)] = problemResponse(status)
 	}
 	for status, schema := range spec.also {
+		if resp, ok := responses[fmt.Sprint(status)].(obj); ok { // a problem, or this JSON body
+			resp["content"].(obj)["application/json"] = obj{"schema": schema}
+			continue
+		}
 		responses[fmt.Sprint(status)] = obj{"description": http.StatusText(status),
 			"content": obj{"application/json": obj{"schema": schema}}}
 	}

@@ -20,12 +20,18 @@ func (v view) position() string { return v.models.Position().String() }
 func (v view) asOf() string     { return v.at.Format(time.RFC3339Nano) }
 
 // readView waits, bounded by ReadWait, until the live read models include ?minPosition= (504 when they
-// do not in time), then returns the live read models at now, or, with ?asOf=, read models built from
-// the events recorded up to that time.
+// do not in time), then returns the live read models at now (503 while they are catching up or once
+// the projections have stopped), or, with ?asOf=, read models built from the events recorded up to
+// that time.
 func (s *Server) readView(r *http.Request) (view, error) {
 	params, err := parseReadParams(r)
 	if err != nil {
 		return view{}, err
+	}
+	if params.asOf.IsZero() {
+		if err := s.runner.Stopped(); err != nil {
+			return view{}, errProjectionsStopped(err)
+		}
 	}
 	if !params.minPosition.IsZero() {
 		ctx, cancel := context.WithTimeout(r.Context(), s.readWait)
@@ -48,6 +54,9 @@ func (s *Server) readView(r *http.Request) (view, error) {
 			return view{}, fmt.Errorf("build read models as of %s: %w", params.asOf.Format(time.RFC3339Nano), err)
 		}
 		return view{models: m, at: params.asOf}, nil
+	}
+	if err := s.checkReady(); err != nil {
+		return view{}, err
 	}
 	return view{models: s.runner.Models(), at: s.now().UTC()}, nil
 }

@@ -118,8 +118,18 @@ func (r *Runner) Position() eventstore.Position {
 }
 
 // Ready reports whether the read models have caught up with the head of the log as it was when Run
-// started (it stays true during a later rebuild, whose models are swapped in only once caught up).
+// started (it stays true during a later rebuild, whose models are swapped in only once caught up),
+// and Run has not ended since: once Run returns, the models no longer follow the log and Ready is
+// false (see Stopped).
 func (r *Runner) Ready() bool { return r.ready.Load() }
+
+// Stopped returns why the last Run ended: ErrStopped when its context ended, else the error that
+// stopped it. It is nil while Run runs and before the first Run.
+func (r *Runner) Stopped() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopErr
+}
 
 // WaitFor returns when the live read models include the event at position p (read your writes),
 // when ctx ends (with its error), or when the runner stops first (ErrStopped, or the error that
@@ -190,6 +200,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			w <- fmt.Errorf("rebuild: %w", stopErr)
 		}
 		r.drainRebuilds(stopErr)
+		r.ready.Store(false) // before stopErr is set: a caller that sees Stopped sees Ready false
 		r.setStopErr(stopErr)
 		return err
 	}

@@ -138,6 +138,9 @@ func TestRunnerCatchesUpThenFollows(t *testing.T) {
 	if !errors.Is(err, ErrStopped) {
 		t.Errorf("WaitFor after stop: %v, want ErrStopped", err)
 	}
+	if r.Ready() || !errors.Is(r.Stopped(), ErrStopped) {
+		t.Errorf("after stop: Ready %v, Stopped %v; want false and ErrStopped", r.Ready(), r.Stopped())
+	}
 	if err := r.Rebuild(ctx); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("Rebuild after stop: %v, want ErrNotRunning", err)
 	}
@@ -339,6 +342,9 @@ func TestRunnerStopsOnALiveEventThatDoesNotDecode(t *testing.T) {
 	err := <-done
 	if err == nil || !strings.Contains(err.Error(), "position 30") || !strings.Contains(err.Error(), "stream roadmap-x") {
 		t.Errorf("Run = %v, want an error naming position 30 and stream roadmap-x", err)
+	}
+	if r.Ready() || r.Stopped() == nil || r.Stopped().Error() != err.Error() {
+		t.Errorf("after the failure: Ready %v, Stopped %v; want false and Run's error", r.Ready(), r.Stopped())
 	}
 }
 
