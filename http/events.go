@@ -195,6 +195,14 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 		after = head
 	}
 
+	if r.Method == http.MethodHead {
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+
 	// End the stream when the client goes or the server shuts down (Shutdown waits for idle
 	// connections, and an SSE connection is never idle).
 	ctx, cancel := context.WithCancel(r.Context())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -69,7 +70,7 @@ func TestRouting(t *testing.T) {
 		t.Errorf("unknown route: %d %s", r.status, r.body)
 	}
 	r = ts.do(req{method: "PUT", path: "/v1/progress", as: coordinator})
-	if r.status != 405 || r.problem(t).Type != cschttp.ProblemTypePrefix+cschttp.ProblemMethodNotAllowed || r.header.Get("Allow") != "GET" {
+	if r.status != 405 || r.problem(t).Type != cschttp.ProblemTypePrefix+cschttp.ProblemMethodNotAllowed || r.header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("wrong method: %d %s, Allow %q", r.status, r.body, r.header.Get("Allow"))
 	}
 	r = ts.do(req{method: "GET", path: "/healthz", header: map[string]string{cschttp.RequestIDHeader: "trace-42"}})
@@ -176,5 +177,71 @@ func TestReadyzAfterProjectionsStopped(t *testing.T) {
 		if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(r.problem(t).Detail, "stopped") {
 			t.Errorf("%s after the projections stopped: %d %s", path, r.status, r.body)
 		}
+	}
+}
+
+// TestHead: every GET route answers HEAD with the status and headers of its GET, and no body.
+func TestHead(t *testing.T) {
+	ts := startServer(t, "")
+	id, _ := ts.itemIn(domain.StageInProgress)
+	n := 0
+	for _, rt := range ts.server.Routes() {
+		if rt.Method != http.MethodGet {
+			continue
+		}
+		n++
+		path := strings.NewReplacer("{id}", id, "{city}", "berlin", "{stream}", "collaboratory-csc").Replace(rt.Path)
+		get := ts.do(req{method: "GET", path: path, as: coordinator, stream: rt.Name == "liveEvents"})
+		head := ts.do(req{method: "HEAD", path: path, as: coordinator})
+		if head.status != get.status || head.status == 405 || len(head.body) != 0 {
+			t.Errorf("HEAD %s: %d with %d body bytes; GET: %d", path, head.status, len(head.body), get.status)
+		}
+		for _, h := range []string{"Content-Type", "ETag", "Cache-Control"} {
+			if head.header.Get(h) != get.header.Get(h) {
+				t.Errorf("HEAD %s: %s %q, GET: %q", path, h, head.header.Get(h), get.header.Get(h))
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d GET routes", n)
+	}
+}
+
+// TestUncleanPaths: a path with empty, "." or ".." segments (also encoded) is the 404 problem of an
+// unknown route, for every method: never a redirect to its clean form.
+func TestUncleanPaths(t *testing.T) {
+	ts := startServer(t, "")
+	id, _ := ts.itemIn(domain.StageProposed)
+	noRedirect := *ts.client
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	before := ts.head()
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/v1/roadmap-items//approve"},
+		{"POST", "/v1/roadmap-items/..%2F..%2Fetc/approve"},
+		{"POST", "/v1/roadmap-items/" + id + "/./approve"},
+		{"POST", "/v1/roadmap-items/x/../" + id + "/approve"},
+		{"GET", "/v1//progress"},
+		{"GET", "/v1/progress/./berlin"},
+		{"DELETE", "/v1/members//"},
+	} {
+		hr, err := http.NewRequest(c.method, ts.url+c.path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.Header.Set("Content-Type", "application/json")
+		hr.Header.Set("Authorization", "Bearer "+ts.token(coordinator))
+		resp, err := noRedirect.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		r := response{status: resp.StatusCode, header: resp.Header, body: body}
+		if r.status != 404 || r.header.Get("Location") != "" || r.problem(t).Type != cschttp.ProblemTypePrefix+cschttp.ProblemNotFound {
+			t.Errorf("%s %s: %d, Location %q: %s", c.method, c.path, r.status, r.header.Get("Location"), r.body)
+		}
+	}
+	if ts.head() != before {
+		t.Errorf("unclean paths appended %d events", ts.head()-before)
 	}
 }

@@ -221,7 +221,11 @@ func openAPIDocument(routes []route) ([]byte, error) {
 			item = obj{}
 			paths[rt.path] = item
 		}
-		item[strings.ToLower(rt.method)] = operation(rt, spec)
+		op := operation(rt, spec)
+		item[strings.ToLower(rt.method)] = op
+		if rt.method == http.MethodGet {
+			item["head"] = headOperation(op)
+		}
 	}
 	if len(ops) != len(routes) {
 		return nil, fmt.Errorf("openapi: %d operations described for %d routes", len(ops), len(routes))
@@ -291,6 +295,22 @@ func operation(rt route, spec opSpec) obj {
 	}
 	responses["default"] = obj{"description": "A problem (e.g. 405, 500)",
 		"content": obj{"application/problem+json": obj{"schema": ref("Problem")}}}
+	op["responses"] = responses
+	return op
+}
+
+// headOperation is the HEAD operation of a GET operation: the same answers, headers and all, without
+// a body.
+func headOperation(get obj) obj {
+	op := maps.Clone(get)
+	op["operationId"] = get["operationId"].(string) + "Head"
+	op["summary"] = get["summary"].(string) + " (headers only)"
+	responses := obj{}
+	for status, r := range get["responses"].(obj) {
+		resp := maps.Clone(r.(obj))
+		delete(resp, "content")
+		responses[status] = resp
+	}
 	op["responses"] = responses
 	return op
 }

@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -11,8 +12,8 @@ import (
 // tries the path expression of every route in turn and copies the request twice to attach the route
 // and its variables, which cost a command more than its whole decision. The table decides exactly as
 // the router would for the requests it matches (the API's routes are registered first, in the same
-// order, and a request matches only a clean path that the router would not redirect); every other
-// request (the dashboard, 404, 405, unclean paths) goes to the router.
+// order, and dispatch refuses unclean paths before either sees them); every other request (the
+// dashboard, 404, 405) goes to the router.
 type routeTable struct {
 	routes []tableRoute
 	// closed is set once a route could not be added: a later route must not match a request that
@@ -74,9 +75,9 @@ func isVarSegment(seg string) bool {
 		strings.Count(seg, "}") == 1
 }
 
-// match returns the first route matching method and path, and its variables (valid until the next
+// match returns the first route matching method (a GET route also matches HEAD) and path, and its variables (valid until the next
 // match into the same vars). A variable matches one non-empty segment, as the router's "[^/]+" does;
-// "." and ".." never match, since the router redirects such paths to their clean form.
+// "." and ".." never match (dispatch refuses such paths first).
 func (t *routeTable) match(method, path string, vars *[maxRouteVars]routeVar) (*tableRoute, bool) {
 	if !strings.HasPrefix(path, "/") {
 		return nil, false
@@ -86,7 +87,7 @@ func (t *routeTable) match(method, path string, vars *[maxRouteVars]routeVar) (*
 routes:
 	for i := range t.routes {
 		rt := &t.routes[i]
-		if rt.method != method || len(rt.segments) != n {
+		if (rt.method != method && (method != http.MethodHead || rt.method != http.MethodGet)) || len(rt.segments) != n {
 			continue
 		}
 		rest, v := path, 0
@@ -114,7 +115,15 @@ routes:
 
 // dispatch serves a request through the route table when it matches one of the API's routes, else
 // through the router.
+//
+// A path that is not clean ("//", "." or ".." segments, also when sent encoded as %2F) names no
+// route: it is the 404 problem of an unknown route, whatever the method (the router would redirect it
+// to its clean form, which may name another route).
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p != "" && p[0] == '/' && cleanPath(p) != p {
+		s.router.NotFoundHandler.ServeHTTP(w, r)
+		return
+	}
 	if info := infoFrom(r.Context()); info != nil {
 		if rt, ok := s.table.match(r.Method, r.URL.Path, &info.vars); ok {
 			info.route, info.nvars = rt.template, len(rt.vars)
@@ -136,4 +145,13 @@ func pathVar(r *http.Request, name string) string {
 		}
 	}
 	return mux.Vars(r)[name]
+}
+
+// cleanPath is path.Clean(p), keeping a trailing slash (as the router's own cleaning does).
+func cleanPath(p string) string {
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }

@@ -82,7 +82,7 @@ func TestRouteTableMatchesRouter(t *testing.T) {
 }
 
 // routerChoice is what the router does with r: the template and variables of the API route it
-// serves r with, or ok false (a redirect to the clean path, 404, 405, the dashboard).
+// serves r with, or ok false (an unclean path, which dispatch refuses first, 404, 405, the dashboard).
 func routerChoice(router *mux.Router, r *http.Request) (tpl string, vars map[string]string, ok bool) {
 	if p := r.URL.Path; p == "" || p[0] != '/' || cleanLikeMux(p) != p {
 		return "", nil, false
@@ -98,7 +98,7 @@ func routerChoice(router *mux.Router, r *http.Request) (tpl string, vars map[str
 	return tpl, m.Vars, true
 }
 
-// cleanLikeMux is the router's path cleaning (it redirects a request whose path changes).
+// cleanLikeMux is path cleaning as the router would do it (dispatch refuses a path that changes).
 func cleanLikeMux(p string) string {
 	np := path.Clean(p)
 	if p[len(p)-1] == '/' && np != "/" {

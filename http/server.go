@@ -177,7 +177,8 @@ func NewServer(cfg Config) (*Server, error) {
 	s.asOf = newAsOfCache(build, builds, s.readWait, s.metrics)
 	s.streams, s.stopStream = context.WithCancel(context.Background())
 
-	s.router = mux.NewRouter()
+	// Paths are not cleaned and redirected (dispatch refuses unclean paths with a 404).
+	s.router = mux.NewRouter().SkipClean(true)
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, errNotFound("no route "+r.URL.Path))
 	})
@@ -195,7 +196,11 @@ func NewServer(cfg Config) (*Server, error) {
 	s.openapi = doc
 	for _, rt := range routes {
 		h := s.authenticate(rt.access, rt.handler)
-		s.router.Handle(rt.path, h).Methods(rt.method).Name(rt.name)
+		methods := []string{rt.method}
+		if rt.method == http.MethodGet {
+			methods = append(methods, http.MethodHead) // same headers, no body (net/http drops it)
+		}
+		s.router.Handle(rt.path, h).Methods(methods...).Name(rt.name)
 		s.table.add(rt.method, rt.path, h)
 	}
 	s.router.MatcherFunc(dashboardPath).Handler(s.dashboard()) // GET / and /dashboard/*: dashboard.go
@@ -356,7 +361,8 @@ type Route struct {
 	Path   string // the mux path template
 }
 
-// Routes walks the router and returns every route registered in it.
+// Routes walks the router and returns every route registered in it (a GET route also answers HEAD,
+// which is not listed).
 func (s *Server) Routes() []Route {
 	var out []Route
 	_ = s.router.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
@@ -366,6 +372,9 @@ func (s *Server) Routes() []Route {
 		}
 		methods, _ := rt.GetMethods()
 		for _, m := range methods {
+			if m == http.MethodHead {
+				continue // every GET route answers HEAD too
+			}
 			out = append(out, Route{Name: rt.GetName(), Method: m, Path: tpl})
 		}
 		return nil
