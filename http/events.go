@@ -173,26 +173,33 @@ func (s *Server) streamExists(ctx context.Context, stream string) (bool, error) 
 // event name its type, its data an EventRecord. It starts after Last-Event-ID (a reconnecting client
 // resumes where it stopped), else after ?after=, else at the end of the log (new events only). A
 // comment line is sent every Heartbeat so that proxies and clients see a live connection.
+//
+// A resume point past the head of the log (one the log has not reached) is a 400 naming it: the
+// stream would otherwise wait silently for events it then skips.
 func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
-	start := r.Header.Get("Last-Event-ID")
+	field, start := "Last-Event-ID", r.Header.Get("Last-Event-ID")
 	if start == "" {
-		start = r.URL.Query().Get("after")
+		field, start = "after", r.URL.Query().Get("after")
 	}
-	var after eventstore.Position
+	head, err := s.store.Head(r.Context())
+	if err != nil {
+		s.problem(w, r, fmt.Errorf("read head: %w", err))
+		return
+	}
+	after := head
 	if start != "" {
 		p, err := eventstore.ParsePosition(start)
 		if err != nil {
-			s.problem(w, r, errBadRequest("Last-Event-ID (or after) must be a position"))
+			s.problem(w, r, errBadRequest(field+" must be a position",
+				domain.FieldError{Field: field, Code: domain.FieldFormat, Message: field + ": not a position"}))
+			return
+		}
+		if head.Before(p) {
+			s.problem(w, r, errBadRequest(fmt.Sprintf("%s %s is past the head of the log (%s): resume from a position the log has reached", field, p, head),
+				domain.FieldError{Field: field, Code: domain.FieldRange, Message: field + ": past the head of the log"}))
 			return
 		}
 		after = p
-	} else {
-		head, err := s.store.Head(r.Context())
-		if err != nil {
-			s.problem(w, r, fmt.Errorf("read head: %w", err))
-			return
-		}
-		after = head
 	}
 
 	if r.Method == http.MethodHead {

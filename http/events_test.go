@@ -196,3 +196,36 @@ func TestLiveEvents(t *testing.T) {
 		t.Errorf("close with live clients: %v", err)
 	}
 }
+
+// TestLiveResumePastHead: a resume point the log has not reached is a 400 problem naming the header
+// (or the parameter), not a stream that silently skips the next events; the head itself is a
+// resume point.
+func TestLiveResumePastHead(t *testing.T) {
+	ts := startServer(t, "")
+	head := ts.head()
+	for _, c := range []struct {
+		path, header, field string
+	}{
+		{"/v1/events/live", fmt.Sprint(head + 1), "Last-Event-ID"},
+		{"/v1/events/live", "99999", "Last-Event-ID"},
+		{"/v1/events/live?after=99999", "", "after"},
+		{"/v1/events/live", "x", "Last-Event-ID"},
+	} {
+		r := ts.do(req{method: "GET", path: c.path, as: auditor, header: map[string]string{"Last-Event-ID": c.header}, stream: true})
+		if r.status != 400 {
+			t.Errorf("%s with Last-Event-ID %q: %d, want 400", c.path, c.header, r.status)
+			continue
+		}
+		p := r.problem(t)
+		if len(p.Errors) != 1 || p.Errors[0].Field != c.field || !strings.Contains(p.Detail, c.field) {
+			t.Errorf("%s with Last-Event-ID %q: %+v, want a problem naming %s", c.path, c.header, p, c.field)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feed := ts.live(ctx, fmt.Sprint(head))
+	ts.must(201, req{method: "POST", path: "/v1/roadmap-items", as: berlin, body: proposal("berlin")})
+	if ev := feed.next(t); ev.id != fmt.Sprint(head+1) {
+		t.Errorf("resumed at the head: first event %s, want %d", ev.id, head+1)
+	}
+}
