@@ -402,3 +402,20 @@ func unixMilli(id uuid.UUID) int64 {
 	}
 	return ms
 }
+
+// TestStaleIfMatchOnTheCollaboratory: a stale If-Match on a collaboratory write names the
+// collaboratory, not an item.
+func TestStaleIfMatchOnTheCollaboratory(t *testing.T) {
+	ts := startServer(t, "")
+	r := ts.do(req{method: "POST", path: "/v1/cities", as: coordinator, header: map[string]string{"If-Match": `"5"`},
+		body: map[string]any{"id": "lagos", "name": "Lagos", "country": "NG"}})
+	p := r.problem(t)
+	if r.status != 412 || !strings.Contains(p.Detail, "the collaboratory is at revision") {
+		t.Errorf("stale If-Match on POST /v1/cities: %d %q", r.status, p.Detail)
+	}
+	id, _ := ts.itemIn(domain.StageProposed)
+	r = ts.do(req{method: "POST", path: "/v1/roadmap-items/" + id + "/approve", as: coordinator, header: map[string]string{"If-Match": `"7"`}})
+	if p := r.problem(t); r.status != 412 || !strings.Contains(p.Detail, "the item is at revision 0") {
+		t.Errorf("stale If-Match on an item: %d %q", r.status, p.Detail)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/metropolis/csc/domain"
 	"github.com/metropolis/csc/eventstore"
@@ -165,10 +166,14 @@ func domainDetail(err error) string {
 func staleDetail(err error) string {
 	var se *eventstore.StaleRevisionError
 	if errors.As(err, &se) {
-		if !se.Exists {
-			return "If-Match names a revision, but the item does not exist"
+		what := "the item"
+		if strings.HasPrefix(se.Stream, domain.CollaboratoryStream("")) {
+			what = "the collaboratory"
 		}
-		return "If-Match names revision " + itoa(se.Expected) + ", but the item is at revision " + itoa(se.Actual)
+		if !se.Exists {
+			return "If-Match names a revision, but " + what + " does not exist"
+		}
+		return "If-Match names revision " + itoa(se.Expected) + ", but " + what + " is at revision " + itoa(se.Actual)
 	}
 	return "If-Match does not hold"
 }
