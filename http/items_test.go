@@ -419,3 +419,42 @@ func TestStaleIfMatchOnTheCollaboratory(t *testing.T) {
 		t.Errorf("stale If-Match on an item: %d %q", r.status, p.Detail)
 	}
 }
+
+// TestMalformedValuesNameTheField: a date that does not parse, and an unknown field at any depth,
+// are 400 problems whose errors[] carry the field's full JSON path and a stable code.
+func TestMalformedValuesNameTheField(t *testing.T) {
+	ts := startServer(t, "")
+	before := ts.head()
+	with := func(edit func(map[string]any)) map[string]any {
+		p := proposal("berlin")
+		edit(p)
+		return p
+	}
+	milestone := func(key string, value any) func(map[string]any) {
+		return func(p map[string]any) { p["milestones"].([]map[string]any)[1][key] = value }
+	}
+	for _, c := range []struct {
+		name        string
+		body        any
+		field, code string
+	}{
+		{"an impossible day", with(func(p map[string]any) { p["dueDate"] = "2027-02-30" }), "dueDate", "format"},
+		{"a timestamp", with(func(p map[string]any) { p["startDate"] = "2027-12-31T00:00:00Z" }), "startDate", "format"},
+		{"a number", with(func(p map[string]any) { p["dueDate"] = 20271231 }), "dueDate", "format"},
+		{"a nested date", with(milestone("due", "2027-13-01")), "milestones[1].due", "format"},
+		{"a nested unknown field", with(milestone("extra", 1)), "milestones[1].extra", "unknown_field"},
+		{"an unknown field deeper", with(func(p map[string]any) { p["indicator"].(map[string]any)["target"].(map[string]any)["x"] = 1 }),
+			"indicator.target.x", "unknown_field"},
+		{"an unknown top-level field", with(func(p map[string]any) { p["extra"] = true }), "extra", "unknown_field"},
+	} {
+		r := ts.do(req{method: "POST", path: "/v1/roadmap-items", as: berlin, body: c.body})
+		p := r.problem(t)
+		if r.status != 400 || len(p.Errors) != 1 || p.Errors[0].Field != c.field || p.Errors[0].Code != c.code ||
+			!strings.HasPrefix(p.Errors[0].Message, c.field+": ") {
+			t.Errorf("%s: %d %+v, want 400 with errors [{%s %s}]", c.name, r.status, p, c.field, c.code)
+		}
+	}
+	if ts.head() != before {
+		t.Errorf("bad input appended %d events", ts.head()-before)
+	}
+}

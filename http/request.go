@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,7 +66,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool, bu
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return false, jsonError(err)
+		return false, jsonError(err, body, v)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return false, errBadRequest("the request body must hold exactly one JSON value")
@@ -79,8 +80,9 @@ func isJSON(contentType string) bool {
 	return err == nil && mt == "application/json"
 }
 
-// jsonError turns a decoding error into a 400 problem that names the field where it can.
-func jsonError(err error) error {
+// jsonError turns a decoding error of body into v into a 400 problem that names the field where it
+// can (its full JSON path, e.g. "milestones[0].due").
+func jsonError(err error, body []byte, v any) error {
 	var (
 		syntax  *json.SyntaxError
 		typeErr *json.UnmarshalTypeError
@@ -97,13 +99,21 @@ func jsonError(err error) error {
 		}
 		msg := fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 		return errBadRequest("a field has the wrong JSON type: "+field+": "+msg,
-			domain.FieldError{Field: field, Code: "type", Message: field + ": " + msg})
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
+			domain.FieldError{Field: field, Code: fieldType, Message: field + ": " + msg})
+	}
+	// An unknown field (encoding/json names only its last key) or a value whose own decoder refused
+	// it (e.g. a date that is not YYYY-MM-DD; encoding/json names no field): find it.
+	if fe, ok := locateField(body, reflect.TypeOf(v), ""); ok {
+		if fe.Code == fieldUnknown {
+			return errBadRequest("unknown field "+strconv.Quote(fe.Field), fe)
+		}
+		return errBadRequest("the request body has a malformed value: "+fe.Message, fe)
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return errBadRequest("unknown field "+strconv.Quote(name),
-			domain.FieldError{Field: name, Code: "unknown_field", Message: name + ": unknown field"})
+			domain.FieldError{Field: name, Code: fieldUnknown, Message: name + ": unknown field"})
 	}
-	// A value's own decoder refused it (e.g. a date that is not YYYY-MM-DD).
 	return errBadRequest("the request body has a malformed value: " + err.Error())
 }
 
