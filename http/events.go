@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -71,6 +72,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
+	end, bounded, err := s.logView(r)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
 	stream, typ := q.Get("stream"), q.Get("type")
 	page := EventPage{Events: []EventRecord{}, Next: after.String(), End: true}
 	scanned := 0
@@ -78,6 +84,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			s.problem(w, r, fmt.Errorf("read $all after %s: %w", after, err))
 			return
+		}
+		if bounded && end.Before(ev.Position) {
+			break // past the as-of prefix
 		}
 		if len(page.Events) == limit || scanned == maxEventScan {
 			page.End = false
@@ -132,11 +141,19 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
+	end, bounded, err := s.logView(r)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
 	page := StreamPage{Stream: stream, Events: []EventRecord{}, Next: from, End: true}
 	for ev, err := range s.store.ReadStream(r.Context(), stream, from) {
 		if err != nil {
 			s.problem(w, r, fmt.Errorf("read %s from %d: %w", stream, from, err))
 			return
+		}
+		if bounded && end.Before(ev.Position) {
+			break // past the as-of prefix
 		}
 		if len(page.Events) == limit {
 			page.End = false
@@ -157,6 +174,61 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// logView reads the ?asOf= and ?minPosition= of a raw-log read. With minPosition it waits, bounded by
+// ReadWait, until the log's head reaches it (504 when it does not in time): the store is the source.
+// With asOf it returns the end of the as-of prefix (the longest prefix of $all whose effective times
+// are at or before asOf, as the as-of read models have it) and bounded true: only events up to it are
+// answered.
+func (s *Server) logView(r *http.Request) (end eventstore.Position, bounded bool, err error) {
+	params, err := parseReadParams(r)
+	if err != nil {
+		return end, false, err
+	}
+	if !params.minPosition.IsZero() {
+		ctx, cancel := context.WithTimeout(r.Context(), s.readWait)
+		err := s.waitForHead(ctx, params.minPosition)
+		cancel()
+		if err != nil {
+			if r.Context().Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return end, false, fmt.Errorf("wait for position %s in the log: %w (within %v)", params.minPosition, errReadTimeout, s.readWait)
+			}
+			return end, false, fmt.Errorf("wait for position %s in the log: %w", params.minPosition, err)
+		}
+	}
+	if params.asOf.IsZero() {
+		return end, false, nil
+	}
+	head, err := s.store.Head(r.Context())
+	if err != nil {
+		return end, false, fmt.Errorf("read head: %w", err)
+	}
+	m, err := s.asOf.get(r.Context(), params.asOf, head)
+	if err != nil {
+		return end, false, fmt.Errorf("find the log as of %s: %w", params.asOf.Format(time.RFC3339Nano), err)
+	}
+	return m.Position(), true, nil
+}
+
+// waitForHead returns once the head of the log is at or after p, or ctx ends.
+func (s *Server) waitForHead(ctx context.Context, p eventstore.Position) error {
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("read head: %w", err)
+	}
+	if !head.Before(p) {
+		return nil
+	}
+	for ev, err := range s.store.SubscribeAll(ctx, head) {
+		if err != nil {
+			return err
+		}
+		if !ev.Position.Before(p) {
+			return nil
+		}
+	}
+	return ctx.Err()
 }
 
 func (s *Server) streamExists(ctx context.Context, stream string) (bool, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -227,5 +228,51 @@ func TestLiveResumePastHead(t *testing.T) {
 	ts.must(201, req{method: "POST", path: "/v1/roadmap-items", as: berlin, body: proposal("berlin")})
 	if ev := feed.next(t); ev.id != fmt.Sprint(head+1) {
 		t.Errorf("resumed at the head: first event %s, want %d", ev.id, head+1)
+	}
+}
+
+// TestRawLogReadParams: the raw-log reads take asOf and minPosition like every read: malformed values
+// are 400 problems naming the parameter; minPosition waits (bounded) for the log's head, 504 after;
+// asOf answers only the events of the as-of prefix.
+func TestRawLogReadParams(t *testing.T) {
+	ts := startServer(t, "", serverOptions{readWait: 50 * time.Millisecond})
+	for _, path := range []string{"/v1/events", "/v1/streams/collaboratory-csc"} {
+		for _, c := range []struct{ query, field string }{{"asOf=bad", "asOf"}, {"minPosition=zzz", "minPosition"}, {"asOf=2026-01-01&minPosition=1", "asOf"}} {
+			r := ts.do(req{method: "GET", path: path + "?" + c.query, as: auditor})
+			if r.status != 400 || len(r.problem(t).Errors) != 1 || r.problem(t).Errors[0].Field != c.field {
+				t.Errorf("%s?%s: %d %s, want a 400 naming %s", path, c.query, r.status, r.body, c.field)
+			}
+		}
+		r := ts.do(req{method: "GET", path: path + "?minPosition=99999", as: auditor})
+		if r.status != 504 || r.problem(t).Type != cschttp.ProblemTypePrefix+cschttp.ProblemTimeout {
+			t.Errorf("%s with an unreachable minPosition: %d %s", path, r.status, r.body)
+		}
+	}
+
+	var page cschttp.EventPage
+	ts.must(200, req{method: "GET", path: "/v1/events?minPosition=" + fmt.Sprint(ts.head()), as: auditor}).json(t, &page)
+	launch := page.Events[len(page.Events)-1]
+	time.Sleep(2 * time.Millisecond) // the proposal's recorded time is after the launch's
+	var wr cschttp.WriteResult
+	ts.must(201, req{method: "POST", path: "/v1/roadmap-items", as: berlin, body: proposal("berlin")}).json(t, &wr)
+	stream := domain.ItemStream(wr.ID)
+	asOf := url.QueryEscape(launch.Recorded.Format(time.RFC3339Nano))
+
+	ts.must(200, req{method: "GET", path: "/v1/events?asOf=" + asOf, as: auditor}).json(t, &page)
+	if !page.End || len(page.Events) == 0 || page.Events[len(page.Events)-1].Position != launch.Position {
+		t.Errorf("events as of the launch: %+v, want up to position %s and the end", page, launch.Position)
+	}
+	var sp cschttp.StreamPage
+	ts.must(200, req{method: "GET", path: "/v1/streams/" + stream + "?asOf=" + asOf, as: auditor}).json(t, &sp)
+	if len(sp.Events) != 0 || !sp.End {
+		t.Errorf("the item's stream as of before its proposal: %+v, want no events", sp)
+	}
+	ts.must(200, req{method: "GET", path: "/v1/streams/" + stream + "?asOf=2100-01-01T00:00:00Z", as: auditor}).json(t, &sp)
+	if len(sp.Events) != 1 {
+		t.Errorf("the item's stream as of 2100: %d events, want 1", len(sp.Events))
+	}
+	ts.must(200, req{method: "GET", path: "/v1/events?asOf=2100-01-01T00:00:00Z", as: auditor}).json(t, &page)
+	if got := page.Events[len(page.Events)-1].Position; got != fmt.Sprint(ts.head()) {
+		t.Errorf("events as of 2100 end at %s, want the head %d", got, ts.head())
 	}
 }

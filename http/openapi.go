@@ -79,6 +79,16 @@ func paramMinPosition() obj {
 		"description": "Wait (bounded) until the read models include this position (a CSC-Position); 504 if they do not in time."}
 }
 
+func paramLogAsOf() obj {
+	return obj{"name": "asOf", "in": "query", "required": false, "schema": obj{"type": "string", "format": "date-time"},
+		"description": "Only the events of the log as of this RFC 3339 time: the longest prefix of $all whose events were all recorded at or before it (as the as-of read models have it; 503 with Retry-After when it could not be found in time)."}
+}
+
+func paramLogMinPosition() obj {
+	return obj{"name": "minPosition", "in": "query", "required": false, "schema": str(),
+		"description": "Wait (bounded) until the log's head reaches this position (a CSC-Position); 504 if it does not in time."}
+}
+
 func paramIdempotencyKey() obj {
 	return obj{"name": IdempotencyKeyHeader, "in": "header", "required": false,
 		"schema":      obj{"type": "string", "minLength": 1, "maxLength": 255},
@@ -156,8 +166,9 @@ func operations() map[string]opSpec {
 				obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": MaxEventLimit}})},
 
 		"listEvents": {summary: "The raw event log, paged (auditors, coordinators)", tag: "audit", ok: 200,
-			okSchema: ref("EventPage"), errors: []int{400, 403},
+			okSchema: ref("EventPage"), errors: []int{400, 403, 503, 504},
 			params: []obj{
+				paramLogAsOf(), paramLogMinPosition(),
 				obj{"name": "after", "in": "query", "schema": str(), "description": "Start after this position (exclusive)."},
 				obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": MaxEventLimit}},
 				obj{"name": "stream", "in": "query", "schema": str(), "description": "Only this stream."},
@@ -170,8 +181,9 @@ func operations() map[string]opSpec {
 				obj{"name": "after", "in": "query", "schema": str(), "description": "Start after this position."},
 			}},
 		"getStream": {summary: "One stream's events (auditors, coordinators)", tag: "audit", ok: 200,
-			okSchema: ref("StreamPage"), errors: []int{400, 403, 404},
+			okSchema: ref("StreamPage"), errors: []int{400, 403, 404, 503, 504},
 			params: []obj{
+				paramLogAsOf(), paramLogMinPosition(),
 				obj{"name": "stream", "in": "path", "required": true, "schema": str()},
 				obj{"name": "from", "in": "query", "schema": obj{"type": "integer", "minimum": 0}},
 				obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": MaxEventLimit}},
