@@ -90,10 +90,11 @@ func launchPilotAt(ctx context.Context, collab *cschttp.CollaboratoryEngine, now
 // loadSecret returns the token secret: CSC_TOKEN_SECRET when set, else the content of
 // <data>/token-secret, which create makes (32 random bytes, hex) when it does not exist. It also says
 // where the secret came from.
+// Without create, a missing file is errNoSecret.
 func loadSecret(envSecret, dataDir string, create bool) ([]byte, string, error) {
 	if envSecret != "" {
-		if len(envSecret) < cschttp.MinSecretLen {
-			return nil, "", fmt.Errorf("CSC_TOKEN_SECRET has %d bytes; use at least %d (e.g. openssl rand -hex 32)", len(envSecret), cschttp.MinSecretLen)
+		if err := checkEnvSecret(envSecret); err != nil {
+			return nil, "", err
 		}
 		return []byte(envSecret), "CSC_TOKEN_SECRET", nil
 	}
@@ -109,7 +110,7 @@ func loadSecret(envSecret, dataDir string, create bool) ([]byte, string, error) 
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, "", fmt.Errorf("read token secret: %w", err)
 	case !create:
-		return nil, "", fmt.Errorf("no token secret: set CSC_TOKEN_SECRET, or run csc serve once with this data folder (%s)", dataDir)
+		return nil, "", fmt.Errorf("%w: set CSC_TOKEN_SECRET, or run csc serve once with this data folder (%s)", errNoSecret, dataDir)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -123,6 +124,17 @@ func loadSecret(envSecret, dataDir string, create bool) ([]byte, string, error) 
 		return nil, "", fmt.Errorf("write token secret: %w", err)
 	}
 	return []byte(secret), path, nil
+}
+
+// errNoSecret is loadSecret's error when there is no secret and it may not make one.
+var errNoSecret = errors.New("no token secret")
+
+// checkEnvSecret checks the secret given in CSC_TOKEN_SECRET.
+func checkEnvSecret(secret string) error {
+	if len(secret) < cschttp.MinSecretLen {
+		return fmt.Errorf("CSC_TOKEN_SECRET has %d bytes; use at least %d (e.g. openssl rand -hex 32)", len(secret), cschttp.MinSecretLen)
+	}
+	return nil
 }
 
 // TokensFile is the content of tokens.json: a token per role and one member token per founding city.

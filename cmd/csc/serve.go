@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,9 +98,27 @@ type app struct {
 	tokensPath string
 }
 
-// startApp opens the data folder and the store, launches the pilot on first start (and writes
-// tokens.json), seeds the demo when asked, starts the projections and the HTTP server.
+// startApp checks the configuration and binds the listen address first, so that a start that cannot
+// succeed (a bad setting, a busy port) fails before it writes anything; then it opens the data folder
+// and the store, launches the pilot on first start (and writes tokens.json), seeds the demo when
+// asked, starts the projections and the HTTP server.
 func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (a *app, err error) {
+	if cfg.secret != "" {
+		if err := checkEnvSecret(cfg.secret); err != nil {
+			return nil, err
+		}
+	}
+	// The address is bound now and released just before the server opens it again (http.Server
+	// listens itself): a busy port fails the start here, before the data folder is touched.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}()
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
@@ -110,6 +130,12 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 		}
 	}()
 
+	// A token secret in the data folder is read (and checked) before the store is opened; a missing
+	// one is made only once the store is open.
+	secret, secretFrom, err := loadSecret(cfg.secret, cfg.data, false)
+	if err != nil && !errors.Is(err, errNoSecret) {
+		return a, err
+	}
 	a.store, a.storeName, err = openStore(ctx, cfg.store, cfg.data, a.registry, log)
 	if err != nil {
 		return a, err
@@ -122,6 +148,14 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 	a.collab, err = eventstore.NewEngine[domain.Collaboratory, domain.Event](a.store, a.codec, domain.Collaboratory{}, domain.EvolveCollaboratory,
 		eventstore.EngineOptions{Name: "collaboratory", Registerer: a.registry})
 	if err != nil {
+		return a, err
+	}
+	if secret == nil {
+		if secret, secretFrom, err = loadSecret(cfg.secret, cfg.data, true); err != nil {
+			return a, err
+		}
+	}
+	if a.tokens, err = cschttp.NewTokens(secret, m.Now); err != nil {
 		return a, err
 	}
 
@@ -137,13 +171,6 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 	if launched {
 		log.Info("first start: launched the collaboratory with the founding cities", "collaboratory", domain.PilotSlug,
 			"cities", len(domain.FoundingCities()))
-	}
-	secret, secretFrom, err := loadSecret(cfg.secret, cfg.data, true)
-	if err != nil {
-		return a, err
-	}
-	if a.tokens, err = cschttp.NewTokens(secret, m.Now); err != nil {
-		return a, err
 	}
 	a.tokensPath, err = filepath.Abs(filepath.Join(cfg.data, tokensFile))
 	if err != nil {
@@ -182,14 +209,34 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 	if err != nil {
 		return a, err
 	}
-	if err := a.server.Open(cfg.addr); err != nil {
+	// Hand the bound port over to the server: the host as given, the port bound (also when it was 0).
+	host, _, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return a, fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	ln.Close()
+	ln = nil
+	if err := a.server.Open(addr); err != nil {
 		return a, err
 	}
 	return a, nil
 }
 
-// close drains the HTTP server (bounded by timeout), stops the projections and closes the store.
+// close stops the server (see shutdown) and logs how it stopped.
 func (a *app) close(timeout time.Duration) error {
+	err := a.shutdown(timeout)
+	if err != nil {
+		a.log.Error("stopped with errors", "err", err)
+	} else {
+		a.log.Info("stopped cleanly")
+	}
+	return err
+}
+
+// shutdown drains the HTTP server (bounded by timeout), stops the projections and closes the store.
+// It also undoes a start that failed half-way.
+func (a *app) shutdown(timeout time.Duration) error {
 	var errs []error
 	if a.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -207,11 +254,5 @@ func (a *app) close(timeout time.Duration) error {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
 	}
-	err := errors.Join(errs...)
-	if err != nil {
-		a.log.Error("stopped with errors", "err", err)
-	} else {
-		a.log.Info("stopped cleanly")
-	}
-	return err
+	return errors.Join(errs...)
 }
