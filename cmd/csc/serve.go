@@ -96,6 +96,7 @@ type app struct {
 	server     *cschttp.Server
 	registry   *prometheus.Registry
 	tokensPath string
+	unlock     func() error // releases the data folder's lock
 }
 
 // startApp checks the configuration and binds the listen address first, so that a start that cannot
@@ -130,6 +131,10 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 		}
 	}()
 
+	// One server per data folder: a second one's read models would miss the first one's writes.
+	if a.unlock, err = lockDataDir(cfg.data); err != nil {
+		return a, err
+	}
 	// A token secret in the data folder is read (and checked) before the store is opened; a missing
 	// one is made only once the store is open.
 	secret, secretFrom, err := loadSecret(cfg.secret, cfg.data, false)
@@ -252,6 +257,11 @@ func (a *app) shutdown(timeout time.Duration) error {
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	if a.unlock != nil {
+		if err := a.unlock(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

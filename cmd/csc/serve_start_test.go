@@ -95,3 +95,50 @@ func TestFailedStartWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondServerRefused: a second csc serve on a data folder in use fails with a message naming the
+// folder and the other server, and leaves the first one serving; the auditor's commands still run
+// beside the server; once the first server stops, a start succeeds.
+func TestSecondServerRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"CSC_DATA": dir, "CSC_ADDR": "127.0.0.1:0"}
+	m, _, _ := testMain(env)
+	url := serve(t, m)
+	tf := readTokens(t, dir)
+
+	m2, logs2, _ := testMain(env)
+	err := m2.Run(context.Background(), []string{"serve"})
+	if err == nil {
+		m2.Close()
+		t.Fatal("a second server on the same data folder started")
+	}
+	if msg := err.Error(); !strings.Contains(msg, dir) || !strings.Contains(msg, "in use by another csc serve") || strings.Contains(msg, "\n") {
+		t.Errorf("second start: %q, want one line naming the folder %s and the other server", msg, dir)
+	}
+	if code := exitCode(err); code != 1 {
+		t.Errorf("second start exits %d, want 1", code)
+	}
+	if m2.Serving() {
+		t.Error("the refused start left a server running")
+	}
+	if strings.Contains(logs2.String(), "event store opened") {
+		t.Errorf("the refused start opened the store:\n%s", logs2)
+	}
+	call(t, "GET", url+"/v1/progress/berlin", tf.Coordinator, nil, nil) // the first one still serves
+	if got := mode(t, filepath.Join(dir, lockFile)); got != 0o600 {
+		t.Errorf("%s has mode %o, want 600", lockFile, got)
+	}
+
+	for _, args := range [][]string{{"replay", "--quiet"}, {"verify", "--quiet"}, {"export", "--quiet"}} {
+		a, logs, _ := testMain(env)
+		if err := a.Run(context.Background(), args); err != nil {
+			t.Errorf("csc %s while a server runs: %v\n%s", strings.Join(args, " "), err, logs)
+		}
+	}
+
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m3, _, _ := testMain(env)
+	serve(t, m3)
+}
