@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
 	"github.com/metropolis/csc/domain"
@@ -146,55 +147,152 @@ type TokensFile struct {
 	Members     map[string]string `json:"members"`
 }
 
-// writeTokens writes tokens.json into the data folder (mode 0600) unless it exists. It reports
-// whether it wrote it.
-func writeTokens(path string, tokens *cschttp.Tokens) (bool, error) {
-	if _, err := os.Stat(path); err == nil {
-		return false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("write tokens: %w", err)
+// tokensMissing is writeTokens's reason for writing tokens.json when there was none.
+const tokensMissing = "no tokens file"
+
+// tokenRenewal is how long before their expiry the tokens of tokens.json are replaced at a start.
+const tokenRenewal = 24 * time.Hour
+
+// writeTokens writes tokens.json into the data folder (mode 0600) with tokens signed with secret, unless
+// it exists and its tokens still verify with secret at now and a day later. It reports why it wrote it:
+// "" when it did not, tokensMissing when there was no file, else why the tokens in the file would have
+// been refused.
+func writeTokens(path string, secret []byte, now func() time.Time) (string, error) {
+	tokens, err := cschttp.NewTokens(secret, now)
+	if err != nil {
+		return "", fmt.Errorf("write tokens: %w", err)
 	}
-	issue := func(p cschttp.Principal) (string, error) { return tokens.Issue(p, FirstStartTokenTTL) }
-	var (
-		tf  = TokensFile{Members: make(map[string]string)}
-		err error
-	)
-	if tf.Admin, err = issue(cschttp.Principal{Subject: "admin", Role: domain.RoleAdmin}); err != nil {
-		return false, err
+	reason := tokensMissing
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		later, err := cschttp.NewTokens(secret, func() time.Time { return now().Add(tokenRenewal) })
+		if err != nil {
+			return "", fmt.Errorf("write tokens: %w", err)
+		}
+		if reason = staleTokens(b, tokens, later); reason == "" {
+			return "", nil
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("write tokens: %w", err)
 	}
-	if tf.Coordinator, err = issue(cschttp.Principal{Subject: "coordinator", Role: domain.RoleCoordinator}); err != nil {
-		return false, err
+	tf := TokensFile{Members: make(map[string]string)}
+	for _, h := range tokenHolders() {
+		t, err := tokens.Issue(h.p, FirstStartTokenTTL)
+		if err != nil {
+			return "", err
+		}
+		tf.setToken(h, t)
 	}
-	if tf.Auditor, err = issue(cschttp.Principal{Subject: "auditor", Role: domain.RoleAuditor}); err != nil {
-		return false, err
+	b, err = json.MarshalIndent(tf, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("write tokens: %w", err)
+	}
+	if reason == tokensMissing {
+		err = writeNew(path, append(b, '\n'))
+		if errors.Is(err, fs.ErrExist) {
+			return "", nil
+		}
+	} else {
+		err = writeFile(path, append(b, '\n'), true)
+	}
+	if err != nil {
+		return "", fmt.Errorf("write tokens: %w", err)
+	}
+	return reason, nil
+}
+
+// tokenHolder is the holder of a token of tokens.json.
+type tokenHolder struct {
+	name string // for messages
+	p    cschttp.Principal
+}
+
+// tokenHolders are the holders of the tokens of tokens.json: the admin, the coordinator, the auditor
+// and a member of each founding city.
+func tokenHolders() []tokenHolder {
+	hs := []tokenHolder{
+		{"admin", cschttp.Principal{Subject: "admin", Role: domain.RoleAdmin}},
+		{"coordinator", cschttp.Principal{Subject: "coordinator", Role: domain.RoleCoordinator}},
+		{"auditor", cschttp.Principal{Subject: "auditor", Role: domain.RoleAuditor}},
 	}
 	for _, c := range domain.FoundingCities() {
-		t, err := issue(cschttp.Principal{Subject: memberSubject(c.ID), Role: domain.RoleMember, City: c.ID})
-		if err != nil {
-			return false, err
+		hs = append(hs, tokenHolder{c.ID + " member", cschttp.Principal{Subject: memberSubject(c.ID), Role: domain.RoleMember, City: c.ID}})
+	}
+	return hs
+}
+
+// token returns h's token in tf ("" when there is none).
+func (tf *TokensFile) token(h tokenHolder) string {
+	switch h.p.Role {
+	case domain.RoleAdmin:
+		return tf.Admin
+	case domain.RoleCoordinator:
+		return tf.Coordinator
+	case domain.RoleAuditor:
+		return tf.Auditor
+	}
+	return tf.Members[h.p.City]
+}
+
+// setToken sets h's token in tf.
+func (tf *TokensFile) setToken(h tokenHolder, token string) {
+	switch h.p.Role {
+	case domain.RoleAdmin:
+		tf.Admin = token
+	case domain.RoleCoordinator:
+		tf.Coordinator = token
+	case domain.RoleAuditor:
+		tf.Auditor = token
+	default:
+		if tf.Members == nil {
+			tf.Members = make(map[string]string)
 		}
-		tf.Members[c.ID] = t
+		tf.Members[h.p.City] = token
 	}
-	b, err := json.MarshalIndent(tf, "", "  ")
-	if err != nil {
-		return false, fmt.Errorf("write tokens: %w", err)
+}
+
+// staleTokens says why the tokens.json content b would be refused (a token missing, signed with
+// another secret, expired, or expiring within tokenRenewal: later verifies at that time), or "" when
+// every token verifies and is the holder's.
+func staleTokens(b []byte, tokens, later *cschttp.Tokens) string {
+	var tf TokensFile
+	if err := json.Unmarshal(b, &tf); err != nil {
+		return fmt.Sprintf("it is not a tokens file (%v)", err)
 	}
-	if err := writeNew(path, append(b, '\n')); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
+	for _, w := range tokenHolders() {
+		t := tf.token(w)
+		if t == "" {
+			return "it has no " + w.name + " token"
 		}
-		return false, fmt.Errorf("write tokens: %w", err)
+		p, err := tokens.Verify(t)
+		switch {
+		case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+			return "its tokens are signed with another secret (CSC_TOKEN_SECRET or " + secretFile + " changed)"
+		case errors.Is(err, jwt.ErrTokenExpired):
+			return "its tokens have expired"
+		case err != nil:
+			return fmt.Sprintf("the %s token is refused: %v", w.name, err)
+		case p != w.p:
+			return fmt.Sprintf("the %s token is for %s (role %s, city %q)", w.name, p.Subject, p.Role, p.City)
+		}
+		if _, err := later.Verify(t); err != nil {
+			return "its tokens expire within " + tokenRenewal.String()
+		}
 	}
-	return true, nil
+	return ""
 }
 
 // memberSubject is the subject of the member token of a city made by csc serve and csc token issue.
 func memberSubject(city string) string { return "member-" + city }
 
-// writeNew creates path with mode 0600 and content b; it fails with fs.ErrExist when path exists. The
-// content is written to a temporary file first and linked into place, so that no reader ever sees a
-// half-written file.
-func writeNew(path string, b []byte) error {
+// writeNew creates path with mode 0600 and content b; it fails with fs.ErrExist when path exists.
+func writeNew(path string, b []byte) error { return writeFile(path, b, false) }
+
+// writeFile writes b into path with mode 0600: a new file, failing with fs.ErrExist when path exists,
+// or with replace, in place of the file at path. The content is written to a temporary file first and
+// linked (or renamed) into place, so that no reader ever sees a half-written file.
+func writeFile(path string, b []byte, replace bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -214,6 +312,9 @@ func writeNew(path string, b []byte) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return err
+	}
+	if replace {
+		return os.Rename(tmp.Name(), path)
 	}
 	return os.Link(tmp.Name(), path)
 }

@@ -181,12 +181,17 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 	if err != nil {
 		return a, err
 	}
-	wrote, err := writeTokens(a.tokensPath, a.tokens)
+	wrote, err := writeTokens(a.tokensPath, secret, m.Now)
 	if err != nil {
 		return a, err
 	}
-	if wrote {
+	switch wrote {
+	case "":
+	case tokensMissing:
 		log.Info("wrote tokens for the admin, the coordinator, the auditor and a member of each founding city",
+			"file", a.tokensPath, "secret", secretFrom, "ttl", FirstStartTokenTTL.String())
+	default:
+		log.Warn("rewrote "+tokensFile+" with new tokens: the tokens in it would have been refused", "reason", wrote,
 			"file", a.tokensPath, "secret", secretFrom, "ttl", FirstStartTokenTTL.String())
 	}
 	if cfg.demo {

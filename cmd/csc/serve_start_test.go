@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,4 +142,70 @@ func TestSecondServerRefused(t *testing.T) {
 	}
 	m3, _, _ := testMain(env)
 	serve(t, m3)
+}
+
+// TestStaleTokensRewritten: a start whose tokens.json holds tokens that would be refused (signed with
+// another secret, expired, or expiring within a day) rewrites it (mode 0600) with tokens that work and
+// logs why; a start whose tokens.json is good leaves it untouched.
+func TestStaleTokensRewritten(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	secretA, secretB := strings.Repeat("a", 40), strings.Repeat("b", 40)
+	start := time.Now()
+	tokensPath := filepath.Join(dir, tokensFile)
+	// run starts and stops a server at the clock's time now with the secret (none: the data
+	// folder's) and returns its log, and whether tokens.json changed; the tokens in it must then work.
+	run := func(t *testing.T, secret string, now time.Time) (string, bool) {
+		t.Helper()
+		before, _ := os.ReadFile(tokensPath)
+		m, logs, _ := testMain(map[string]string{"CSC_DATA": dir, "CSC_ADDR": "127.0.0.1:0", "CSC_TOKEN_SECRET": secret})
+		m.Now = func() time.Time { return now }
+		url := serve(t, m)
+		call(t, "GET", url+"/v1/progress/berlin", readTokens(t, dir).Members["berlin"], nil, nil)
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		after, err := os.ReadFile(tokensPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mode(t, tokensPath); got != 0o600 {
+			t.Errorf("%s has mode %o, want 600", tokensFile, got)
+		}
+		return logs.String(), !bytes.Equal(before, after)
+	}
+	later := start.Add(400 * 24 * time.Hour) // after the first tokens expired
+	for _, step := range []struct {
+		name    string
+		secret  string
+		now     time.Time
+		rewrite string // the reason logged; "" for none
+	}{
+		{"first start", secretA, start, ""},
+		{"same secret", secretA, start.Add(time.Hour), ""},
+		{"another secret", secretB, start, "signed with another secret"},
+		{"same secret again", secretB, start, ""},
+		{"the data folder's secret", "", start, "signed with another secret"},
+		{"expired", "", later, "have expired"},
+		{"expiring within a day", "", later.Add(FirstStartTokenTTL - 12*time.Hour), "expire within 24h0m0s"},
+		{"renewed", "", later.Add(FirstStartTokenTTL - 12*time.Hour), ""},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			log, changed := run(t, step.secret, step.now)
+			rewrote := strings.Contains(log, "rewrote "+tokensFile)
+			switch {
+			case step.name == "first start":
+				if !changed || rewrote {
+					t.Errorf("the first start wrote tokens.json: %v, logged a rewrite: %v\n%s", changed, rewrote, log)
+				}
+			case step.rewrite == "":
+				if changed || rewrote {
+					t.Errorf("a start with good tokens changed tokens.json: %v, logged a rewrite: %v\n%s", changed, rewrote, log)
+				}
+			default:
+				if !changed || !rewrote || !strings.Contains(log, step.rewrite) {
+					t.Errorf("tokens.json changed: %v; want it rewritten and a log saying so and %q:\n%s", changed, step.rewrite, log)
+				}
+			}
+		})
+	}
 }
