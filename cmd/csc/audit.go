@@ -48,17 +48,15 @@ func usageError(err error) error { return &exitError{code: 2, err: err} }
 // usagef is usageError of a formatted message.
 func usagef(format string, args ...any) error { return usageError(fmt.Errorf(format, args...)) }
 
-// exitCode is the status csc exits with after err (nil: 0): that of an *exitError in err's chain, 2
-// for a help request, 1 otherwise.
+// exitCode is the status csc exits with after err (nil: 0): 0 for a help request (flag.ErrHelp: the
+// usage was printed on stdout), that of an *exitError in err's chain, 1 otherwise.
 func exitCode(err error) int {
 	var ee *exitError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, flag.ErrHelp):
-		return 2
 	}
 	return 1
 }
@@ -121,16 +119,31 @@ func envOr(getenv func(string) string, name, def string) string {
 	return def
 }
 
-// parse parses args into fs and refuses positional arguments.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageError(err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("%s: unexpected arguments %q", fs.Name(), fs.Args())
+// parse parses args into fs (named "csc <command>") and refuses positional arguments: every command
+// parses its flags with it. A bad flag or a stray argument is a usage error of one line with a hint;
+// -h, -help or --help prints the flags on stdout and returns flag.ErrHelp (exit status 0).
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the flag package's own message and usage: one line below instead
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	name := strings.TrimPrefix(fs.Name(), "csc ")
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		fs.SetOutput(out)
+		return flag.ErrHelp
+	case err != nil:
+		return usagef("%s: %v (%s)", name, err, flagsHint(fs))
+	case fs.NArg() > 0:
+		return usagef("%s: unexpected arguments %q (%s)", name, fs.Args(), flagsHint(fs))
 	}
 	return nil
 }
+
+// flagsHint tells where the flags of fs's command are listed.
+func flagsHint(fs *flag.FlagSet) string { return "run " + fs.Name() + " -h for its flags" }
 
 // showProgress reports whether to draw progress bars.
 func (a *auditor) showProgress(sf storeFlags) bool { return !sf.quiet && a.terminal(a.stderr) }
@@ -299,7 +312,7 @@ func (a *auditor) verify(ctx context.Context, args []string) error {
 	)
 	fs := a.flagSet("verify", &sf)
 	fs.StringVar(&file, "file", "", "verify this JSON Lines export (from csc export) instead of a store; - reads stdin")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, a.stdout); err != nil {
 		return err
 	}
 
@@ -428,7 +441,7 @@ func (a *auditor) export(ctx context.Context, args []string) error {
 	fs.StringVar(&until, "until", "", "only the events recorded up to this RFC 3339 time: the log as it stood then")
 	fs.StringVar(&prefix, "stream", "", "only the streams whose names start with this prefix, e.g. roadmap- or collaboratory-csc")
 	fs.StringVar(&out, "out", "", "write to this file instead of stdout")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, a.stdout); err != nil {
 		return err
 	}
 	f, err := export.ParseFormat(format)

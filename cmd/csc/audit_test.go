@@ -748,8 +748,8 @@ func TestExitCode(t *testing.T) {
 		{usagef("bad flag"), 2},
 		{fmt.Errorf("wrapped: %w", usagef("bad flag")), 2},
 		{&exitError{code: 1, err: errors.New("broken chain")}, 1},
-		{flag.ErrHelp, 2},
-		{usageError(fmt.Errorf("parse: %w", flag.ErrHelp)), 2},
+		{flag.ErrHelp, 0},
+		{usageError(fmt.Errorf("parse: %w", flag.ErrHelp)), 0},
 	}
 	for _, tt := range tests {
 		if got := exitCode(tt.err); got != tt.want {

@@ -1016,7 +1016,7 @@ type benchConfig struct {
 
 // runBench is "csc bench": it runs the measurements and writes the report.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("csc bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := benchConfig{args: args}
 	fs.StringVar(&cfg.out, "out", "BENCHMARKS.md", "write the report to this file (- for stdout)")
@@ -1025,20 +1025,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	only := fs.String("only", "", "run only these measurements (comma-separated): "+strings.Join(benchMeasurementNames(), ", "))
 	fs.StringVar(&cfg.peer, "peer", "", "add the peer comparison from this JSON file, written by bench/peer (see make bench)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: csc bench [--out BENCHMARKS.md] [--dir DIR] [--quick] [--only NAME,...] [--peer FILE]")
+		fmt.Fprintln(fs.Output(), "usage: csc bench [--out BENCHMARKS.md] [--dir DIR] [--quick] [--only NAME,...] [--peer FILE]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
 	}
 	for name := range strings.SplitSeq(*only, ",") {
 		if name = strings.TrimSpace(name); name != "" {
 			cfg.only = append(cfg.only, name)
 		}
+	}
+	if _, err := selectBenchMeasurements(benchMeasurements(), cfg.only); err != nil {
+		return usagef("bench: --only: %w", err)
 	}
 	sizes := fullSizes()
 	if cfg.quick {

@@ -113,7 +113,7 @@ func (c *copier) run(ctx context.Context, args []string) error {
 	fs.StringVar(&from, "from", "", "the store to copy: a file path, sqlite:<path> or esdb://host:2113?tls=false (opened read-only)")
 	fs.StringVar(&to, "to", "", "the store to copy into, empty or holding an interrupted copy of --from (a missing SQLite file is created)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress bar")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, c.stdout); err != nil {
 		return err
 	}
 	if from == "" || to == "" {

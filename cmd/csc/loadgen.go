@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -78,19 +77,19 @@ func (m *Main) runLoadgen(ctx context.Context, args []string) error {
 	data := fs.String("data", "", "data folder to seed and serve (default: a temporary folder per size, removed after)")
 	out := fs.String("out", "", "also write the Markdown table to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each load phase to this file (with several sizes: <name>-<events><ext>)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, m.Stdout); err != nil {
 		return err
 	}
 	var sizes []int
 	for _, f := range strings.Split(*events, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 0 {
-			return fmt.Errorf("loadgen: --events: %q is not a number of events", f)
+			return usagef("loadgen: --events: %q is not a number of events", f)
 		}
 		sizes = append(sizes, n)
 	}
 	if *clients < 1 || *duration <= 0 {
-		return errors.New("loadgen: --clients and --duration must be positive")
+		return usagef("loadgen: --clients and --duration must be positive")
 	}
 	var results []loadResult
 	for _, n := range sizes {

@@ -46,7 +46,7 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "csc:", err)
 		}
-		os.Exit(exitCode(err)) // 2 for a usage error, 1 for a failure (see audit.go)
+		os.Exit(exitCode(err)) // 0 for help, 2 for a usage error, 1 for a failure (see audit.go)
 	}
 	if !m.Serving() {
 		return
@@ -103,21 +103,34 @@ func (m *Main) commands() map[string]command {
 
 // Run runs the subcommand named by args[0]. "serve" returns once the server listens; it keeps serving
 // until Close. The other subcommands run to completion.
+//
+// A usage error (an unknown command or flag, a stray argument, a bad flag value) is an error marked
+// with usageError: csc prints it in one line and exits 2. A request for help (csc help, -h, --help)
+// prints the usage on stdout and returns flag.ErrHelp: csc exits 0.
 func (m *Main) Run(ctx context.Context, args []string) error {
 	cmds := m.commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		m.usage(cmds)
+	switch {
+	case len(args) == 0:
+		m.usage(m.Stderr, cmds)
+		return usagef("no command given")
+	case args[0] == "help" && len(args) > 1: // csc help <command>: the command's flags
+		if _, ok := cmds[args[1]]; ok && len(args) == 2 {
+			return cmds[args[1]].run(ctx, []string{"-h"})
+		}
+		return usagef("help: unknown command %q (run csc help for the commands)", strings.Join(args[1:], " "))
+	case args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		m.usage(m.Stdout, cmds)
 		return flag.ErrHelp
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		m.usage(cmds)
-		return fmt.Errorf("unknown command %q", args[0])
+		return usagef("unknown command %q (run csc help for the commands)", args[0])
 	}
 	return cmd.run(ctx, args[1:])
 }
 
-func (m *Main) usage(cmds map[string]command) {
+// usage writes the list of commands to w.
+func (m *Main) usage(w io.Writer, cmds map[string]command) {
 	names := make([]string, 0, len(cmds))
 	for name := range cmds {
 		names = append(names, name)
@@ -129,7 +142,7 @@ func (m *Main) usage(cmds map[string]command) {
 		fmt.Fprintf(&b, "  %-8s %s\n", name, cmds[name].summary)
 	}
 	b.WriteString("\nRun csc <command> -h for the flags of a command.\n")
-	fmt.Fprint(m.Stderr, b.String())
+	fmt.Fprint(w, b.String())
 }
 
 // Serving reports whether Run started a server that Close must stop.

@@ -490,3 +490,77 @@ func checkDemoProgress(t *testing.T, p cschttp.Progress) {
 		t.Errorf("the demo does not show every health: %+v", health)
 	}
 }
+
+// TestUsageAndHelp: every command treats usage errors alike (exit status 2, one line naming the
+// problem with a hint, nothing on stdout, nothing done) and help alike (the usage on stdout, exit 0).
+func TestUsageAndHelp(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"CSC_DATA": dir, "CSC_ADDR": "127.0.0.1:0", "CSC_TOKEN_SECRET": strings.Repeat("s", 40)}
+	usage := []struct {
+		args []string
+		want string
+	}{
+		{nil, "no command"},
+		{[]string{"bogus"}, `unknown command "bogus" (run csc help`},
+		{[]string{"help", "bogus"}, `unknown command "bogus"`},
+		{[]string{"serve", "--bogus"}, "flag provided but not defined: -bogus (run csc serve -h"},
+		{[]string{"serve", "extra"}, `unexpected arguments ["extra"] (run csc serve -h`},
+		{[]string{"serve", "--log-level", "loud"}, `log level "loud"`},
+		{[]string{"token"}, "usage: csc token issue"},
+		{[]string{"token", "revoke"}, "usage: csc token issue"},
+		{[]string{"token", "issue", "--role", "king"}, `unknown role "king"`},
+		{[]string{"token", "issue", "--role", "admin", "--ttl", "-1h"}, "--ttl"},
+		{[]string{"token", "issue", "--role", "admin", "extra"}, "unexpected arguments"},
+		{[]string{"loadgen", "--bogus"}, "flag provided but not defined: -bogus (run csc loadgen -h"},
+		{[]string{"loadgen", "--events", "0", "--clients", "1", "--duration", "1ms", "x"}, `unexpected arguments ["x"]`},
+		{[]string{"loadgen", "--events", "many"}, `--events: "many"`},
+		{[]string{"bench", "x"}, `unexpected arguments ["x"] (run csc bench -h`},
+		{[]string{"bench", "--only", "nope"}, `unknown measurement "nope"`},
+		{[]string{"replay", "--bogus"}, "flag provided but not defined: -bogus (run csc replay -h"},
+		{[]string{"copy", "--bogus"}, "flag provided but not defined: -bogus (run csc copy -h"},
+	}
+	for _, c := range usage {
+		t.Run(strings.Join(append([]string{"csc"}, c.args...), " "), func(t *testing.T) {
+			m, _, out := testMain(env)
+			err := m.Run(context.Background(), c.args)
+			defer m.Close()
+			if code := exitCode(err); code != 2 || err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("exit %d, %v; want 2 and one line with %q", code, err, c.want)
+			}
+			if out.Len() > 0 {
+				t.Errorf("a usage error printed on stdout: %q", out)
+			}
+		})
+	}
+	if files := dataFiles(t, dir); len(files) > 0 {
+		t.Errorf("usage errors wrote %q into the data folder", files)
+	}
+
+	help := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "usage: csc <command>"},
+		{[]string{"-h"}, "usage: csc <command>"},
+		{[]string{"--help"}, "usage: csc <command>"},
+		{[]string{"help", "serve"}, "-addr"},
+		{[]string{"serve", "-h"}, "-addr"},
+		{[]string{"serve", "--help"}, "-addr"},
+		{[]string{"token", "-h"}, "usage: csc token issue"},
+		{[]string{"token", "issue", "-h"}, "-role"},
+		{[]string{"loadgen", "-h"}, "-clients"},
+		{[]string{"bench", "-h"}, "usage: csc bench"},
+		{[]string{"replay", "-h"}, "-as-of"},
+		{[]string{"copy", "-h"}, "-from"},
+	}
+	for _, c := range help {
+		t.Run(strings.Join(append([]string{"csc"}, c.args...), " "), func(t *testing.T) {
+			m, logs, out := testMain(env)
+			err := m.Run(context.Background(), c.args)
+			defer m.Close()
+			if code := exitCode(err); code != 0 || !strings.Contains(out.String(), c.want) {
+				t.Fatalf("exit %d (%v), stdout %q; want 0 and the usage with %q on stdout\nstderr: %s", code, err, out, c.want, logs)
+			}
+		})
+	}
+}

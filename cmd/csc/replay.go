@@ -44,7 +44,7 @@ func (a *auditor) replay(ctx context.Context, args []string) error {
 	fs.StringVar(&format, "format", "table", "table or json")
 	fs.BoolVar(&matrix, "matrix", false, "also print the cross-city matrix (themes and SDG 11 targets)")
 	fs.BoolVar(&items, "items", false, "also print the roadmap item list")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, a.stdout); err != nil {
 		return err
 	}
 	if format != "table" && format != "json" {

@@ -40,11 +40,8 @@ func (m *Main) parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.store, "store", m.getenv("CSC_STORE", ""), "store: empty for <data>/events.db, sqlite:<path>, or esdb://host:2113?tls=false (env CSC_STORE)")
 	fs.StringVar(&cfg.logLevel, "log-level", m.getenv("CSC_LOG_LEVEL", "info"), "debug, info, warn or error (env CSC_LOG_LEVEL)")
 	fs.BoolVar(&cfg.demo, "demo", false, "also seed sample roadmap items and updates in every founding city")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, m.Stdout); err != nil {
 		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("serve: unexpected arguments %q", fs.Args())
 	}
 	return cfg, nil
 }
@@ -52,7 +49,7 @@ func (m *Main) parseServe(args []string) (serveConfig, error) {
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+		return 0, usagef("serve: log level %q: want debug, info, warn or error", s)
 	}
 	return l, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -17,8 +16,13 @@ const DefaultTokenTTL = 30 * 24 * time.Hour
 // runToken is "csc token issue --role R [--city C] [--subject S] [--ttl D] [--data DIR]": it prints a
 // bearer token signed with the server's secret (CSC_TOKEN_SECRET, or the data folder's token-secret).
 func (m *Main) runToken(_ context.Context, args []string) error {
+	const usage = "usage: csc token issue --role member|coordinator|auditor|admin [--city C] [--subject S] [--ttl D] [--data DIR]"
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintln(m.Stdout, usage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "issue" {
-		return errors.New("usage: csc token issue --role member|coordinator|auditor|admin [--city C] [--subject S] [--ttl D]")
+		return usagef("token: %s", usage)
 	}
 	fs := flag.NewFlagSet("csc token issue", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
@@ -27,11 +31,8 @@ func (m *Main) runToken(_ context.Context, args []string) error {
 	subject := fs.String("subject", "", "the token's subject (default: the role, or member-<city>)")
 	ttl := fs.Duration("ttl", DefaultTokenTTL, "lifetime, e.g. 24h")
 	data := fs.String("data", m.getenv("CSC_DATA", "./csc-data"), "data folder holding token-secret (env CSC_DATA)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parse(fs, args[1:], m.Stdout); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("token issue: unexpected arguments %q", fs.Args())
 	}
 	p := cschttp.Principal{Subject: *subject, Role: domain.Role(*role), City: *city}
 	if p.Subject == "" {
@@ -41,7 +42,10 @@ func (m *Main) runToken(_ context.Context, args []string) error {
 		}
 	}
 	if err := cschttp.CheckPrincipal(p); err != nil {
-		return fmt.Errorf("token issue: %w", err)
+		return usagef("token issue: %w", err)
+	}
+	if *ttl <= 0 {
+		return usagef("token issue: --ttl %v: the lifetime must be positive", *ttl)
 	}
 	secret, _, err := loadSecret(m.Getenv("CSC_TOKEN_SECRET"), *data, false)
 	if err != nil {
