@@ -88,7 +88,7 @@ type command struct {
 
 func (m *Main) commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the HTTP API (in the background of Run: stop it with Close)", m.runServe},
+		"serve":   {"run the HTTP API on the data folder's store until Ctrl-C or SIGTERM (then it drains requests and stops)", m.runServe},
 		"token":   {"issue a bearer token: csc token issue --role R [--city C] [--subject S] [--ttl D]", m.runToken},
 		"loadgen": {"measure commands/s and query latency against a real server over loopback", m.runLoadgen},
 		"bench": {"run the benchmarks and write BENCHMARKS.md (--out, --quick, --only)", func(ctx context.Context, args []string) error {

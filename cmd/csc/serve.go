@@ -37,7 +37,7 @@ func (m *Main) parseServe(args []string) (serveConfig, error) {
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&cfg.addr, "addr", m.getenv("CSC_ADDR", ":8080"), "listen address (env CSC_ADDR)")
 	fs.StringVar(&cfg.data, "data", m.getenv("CSC_DATA", "./csc-data"), "data folder: store, token secret, tokens.json (env CSC_DATA)")
-	fs.StringVar(&cfg.store, "store", m.getenv("CSC_STORE", ""), "store: empty for <data>/events.db, sqlite:<path>, or esdb://host:2113?tls=false (env CSC_STORE)")
+	fs.StringVar(&cfg.store, "store", m.getenv("CSC_STORE", ""), "store: empty for <data>/events.db, a file path, sqlite:<path>, or esdb://host:2113?tls=false (env CSC_STORE)")
 	fs.StringVar(&cfg.logLevel, "log-level", m.getenv("CSC_LOG_LEVEL", "info"), "debug, info, warn or error (env CSC_LOG_LEVEL)")
 	fs.BoolVar(&cfg.demo, "demo", false, "also seed sample roadmap items and updates in every founding city")
 	if err := parse(fs, args, m.Stdout); err != nil {
@@ -106,6 +106,10 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 			return nil, err
 		}
 	}
+	ref, err := parseStoreRef(cfg.store, cfg.data)
+	if err != nil {
+		return nil, err
+	}
 	// The address is bound now and released just before the server opens it again (http.Server
 	// listens itself): a busy port fails the start here, before the data folder is touched.
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -124,7 +128,7 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
-			a.close(5 * time.Second)
+			a.shutdown(5 * time.Second) // a failed start: err says why, nothing "stopped cleanly"
 		}
 	}()
 
@@ -138,7 +142,7 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 	if err != nil && !errors.Is(err, errNoSecret) {
 		return a, err
 	}
-	a.store, a.storeName, err = openStore(ctx, cfg.store, cfg.data, a.registry, log)
+	a.store, a.storeName, err = openStore(ctx, ref, a.registry, log)
 	if err != nil {
 		return a, err
 	}

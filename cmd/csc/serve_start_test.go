@@ -209,3 +209,54 @@ func TestStaleTokensRewritten(t *testing.T) {
 		})
 	}
 }
+
+// TestServeStoreAndMessages: --store takes a file path as the auditor's commands do; a store in a
+// missing folder is a usage error naming the folder; a failed start does not log "stopped cleanly"
+// (a clean stop does); csc help says how the server stops.
+func TestServeStoreAndMessages(t *testing.T) {
+	tmp := t.TempDir()
+	env := map[string]string{"CSC_DATA": filepath.Join(tmp, "data"), "CSC_ADDR": "127.0.0.1:0"}
+
+	missing := filepath.Join(tmp, "nofolder")
+	for _, store := range []string{"sqlite:" + filepath.Join(missing, "x.db"), filepath.Join(missing, "x.db")} {
+		m, logs, _ := testMain(env)
+		err := m.Run(context.Background(), []string{"serve", "--store", store})
+		if err == nil {
+			m.Close()
+			t.Fatalf("serve --store %s started", store)
+		}
+		if code := exitCode(err); code != 2 || !strings.Contains(err.Error(), "the folder "+missing+" does not exist") {
+			t.Errorf("serve --store %s: exit %d, %v; want 2 and the missing folder named", store, code, err)
+		}
+		if strings.Contains(logs.String(), "stopped cleanly") {
+			t.Errorf("a failed start logs \"stopped cleanly\":\n%s", logs)
+		}
+	}
+
+	path := filepath.Join(tmp, "elsewhere", "events.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m, logs, _ := testMain(env)
+	serve(t, m, "--store", path)
+	if !strings.Contains(logs.String(), "store=sqlite:"+path) {
+		t.Errorf("serve --store %s does not serve that file:\n%s", path, logs)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "stopped cleanly") {
+		t.Errorf("a clean stop does not say so:\n%s", logs)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the store file: %v", err)
+	}
+
+	h, _, out := testMain(env)
+	_ = h.Run(context.Background(), []string{"help"})
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "serve ") && (!strings.Contains(line, "Ctrl-C") || strings.Contains(line, "Close")) {
+			t.Errorf("csc help's serve line does not say how a user stops it: %q", line)
+		}
+	}
+}

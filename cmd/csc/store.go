@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,37 +18,36 @@ import (
 // storeFile is the embedded store's file in the data folder.
 const storeFile = "events.db"
 
-// openStore opens the store named by spec (CSC_STORE / --store):
+// openStore opens the store ref names (parseStoreRef of CSC_STORE / --store) for csc serve:
 //
 //	""                      the embedded SQLite store in <data>/events.db
-//	sqlite:<path>           the embedded SQLite store in the file at path
+//	sqlite:<path> or a path the embedded SQLite store in the file at path (made when missing)
 //	esdb://host:2113?...    EventStoreDB / KurrentDB (also esdb+discover://)
 //
-// It returns the store and a description for the logs (without credentials).
-func openStore(ctx context.Context, spec, dataDir string, reg prometheus.Registerer, log *slog.Logger) (eventstore.Store, string, error) {
-	switch {
-	case spec == "" || strings.HasPrefix(spec, "sqlite:"):
-		path := strings.TrimPrefix(spec, "sqlite:")
-		if path == "" {
-			path = filepath.Join(dataDir, storeFile)
-		}
-		st, err := sqlite.Open(path, sqlite.Options{Registerer: reg, Logger: log})
-		if err != nil {
-			return nil, "", err
-		}
-		return st, "sqlite:" + st.Path(), nil
-	case strings.HasPrefix(spec, "esdb://") || strings.HasPrefix(spec, "esdb+discover://"):
+// It returns the store and a description for the logs (without credentials). A missing folder, a
+// folder in place of the file or a file that is not an event store is a usage error.
+func openStore(ctx context.Context, ref storeRef, reg prometheus.Registerer, log *slog.Logger) (eventstore.Store, string, error) {
+	if ref.url != "" {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		st, err := esdb.Open(ctx, spec, esdb.Options{Registerer: reg, Logger: log})
+		st, err := esdb.Open(ctx, ref.url, esdb.Options{Registerer: reg, Logger: log})
 		if err != nil {
 			return nil, "", err
 		}
-		scheme, rest, _ := strings.Cut(spec, "://")
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			rest = rest[at+1:] // drop user:password
-		}
-		return st, scheme + "://" + rest, nil
+		return st, ref.name, nil
 	}
-	return nil, "", fmt.Errorf("unknown store %q: use sqlite:<path>, esdb://host:port?tls=false or leave it empty for %s in the data folder", spec, storeFile)
+	if dir, err := os.Stat(filepath.Dir(ref.path)); err != nil || !dir.IsDir() {
+		return nil, "", usagef("event store %s: the folder %s does not exist", ref.path, filepath.Dir(ref.path))
+	}
+	if info, err := os.Stat(ref.path); err == nil && info.IsDir() {
+		return nil, "", usagef("event store %s is a folder: give the file %s in it, or another file", ref.path, filepath.Join(ref.path, storeFile))
+	}
+	st, err := sqlite.Open(ref.path, sqlite.Options{Registerer: reg, Logger: log})
+	if err != nil {
+		if errors.Is(err, sqlite.ErrNotDatabase) || errors.Is(err, sqlite.ErrNotEventStore) {
+			return nil, "", usageError(err)
+		}
+		return nil, "", err
+	}
+	return st, "sqlite:" + st.Path(), nil
 }
