@@ -92,7 +92,7 @@ func paramLogMinPosition() obj {
 func paramIdempotencyKey() obj {
 	return obj{"name": IdempotencyKeyHeader, "in": "header", "required": false,
 		"schema":      obj{"type": "string", "minLength": 1, "maxLength": 255},
-		"description": "The command ID: a UUID, or any key (namespaced by the route). The same key and body give the same answer and append nothing; the same key with another body gives 422."}
+		"description": "The command ID: a UUID, or any key (namespaced by the route). It names one command on the item, member list or collaboratory written to: the same key and body give the same answer and append nothing; the same key with another body or action there gives 422. Make a fresh key per operation."}
 }
 
 func paramIfMatch() obj {

@@ -143,7 +143,7 @@ func problemFor(err error) Problem {
 		return p(http.StatusConflict, ProblemConflict, "the item kept changing while the command ran: reload and try again")
 	case errors.Is(err, eventstore.ErrIdempotencyMismatch):
 		return p(http.StatusUnprocessableEntity, ProblemIdempotencyMismatch,
-			"this Idempotency-Key was already used with another request body or route")
+			"this Idempotency-Key was already used on this resource with another request body or action")
 	case errors.Is(err, errReadTimeout):
 		return p(http.StatusGatewayTimeout, ProblemTimeout, err.Error())
 	case errors.Is(err, eventstore.ErrClosed):

@@ -260,6 +260,13 @@ func (s *Server) Open(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	s.Serve(ln)
+	return nil
+}
+
+// Serve serves on ln, which the server then owns, in the background until Close. (csc serve binds
+// its address before it writes anything, so that a busy port fails a start that has changed nothing.)
+func (s *Server) Serve(ln net.Listener) {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: ReadHeaderTimeout,
@@ -278,7 +285,6 @@ func (s *Server) Open(addr string) error {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // Addr returns the address the server listens on (nil before Open).

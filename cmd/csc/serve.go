@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,8 +109,8 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	// The address is bound now and released just before the server opens it again (http.Server
-	// listens itself): a busy port fails the start here, before the data folder is touched.
+	// The address is bound now, and the server serves on this listener: a busy port fails the start
+	// here, before the data folder is touched.
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -220,17 +219,9 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 	if err != nil {
 		return a, err
 	}
-	// Hand the bound port over to the server: the host as given, the port bound (also when it was 0).
-	host, _, err := net.SplitHostPort(cfg.addr)
-	if err != nil {
-		return a, fmt.Errorf("listen on %s: %w", cfg.addr, err)
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-	ln.Close()
+	// The server takes over the listener bound at the start.
+	a.server.Serve(ln)
 	ln = nil
-	if err := a.server.Open(addr); err != nil {
-		return a, err
-	}
 	return a, nil
 }
 
