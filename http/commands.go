@@ -44,7 +44,7 @@ func (s *Server) prepareWrite(w http.ResponseWriter, r *http.Request, route, com
 	}
 	buf := s.buffers.get()
 	defer s.buffers.put(buf)
-	if _, err := decodeBody(w, r, req, optionalBody, buf); err != nil {
+	if _, err := decodeBody(w, r, req, optionalBody, buf, &s.keys); err != nil {
 		return write{}, err
 	}
 	id, made, err := s.commandID(r, route)

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -456,5 +457,43 @@ func TestMalformedValuesNameTheField(t *testing.T) {
 	}
 	if ts.head() != before {
 		t.Errorf("bad input appended %d events", ts.head()-before)
+	}
+}
+
+// TestKeysAreExactAndOnce: encoding/json would take keys in any case and the last of duplicated keys;
+// a request body must name each field exactly, once per object.
+func TestKeysAreExactAndOnce(t *testing.T) {
+	ts := startServer(t, "")
+	before := ts.head()
+	good, err := json.Marshal(proposal("berlin")) // keys sorted: a map
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(old, new string) string {
+		if !strings.Contains(string(good), old) {
+			t.Fatalf("the proposal has no %s: %s", old, good)
+		}
+		return strings.Replace(string(good), old, new, 1)
+	}
+	for _, c := range []struct {
+		name, body, field, code, message string
+	}{
+		{"a key in upper case", edit(`{`, `{"TITLE":"Green roofs",`), "TITLE", "unknown_field", "case-sensitive: title"},
+		{"a key in another case, nested", edit(`"due":`, `"Due":`), "milestones[0].Due", "unknown_field", "case-sensitive: milestones[0].due"},
+		{"a key given twice", edit(`{`, `{"title":"First",`), "title", "duplicate_field", "given twice"},
+		{"a nested key given twice", edit(`"due":`, `"id":"m0","due":`), "milestones[0].id", "duplicate_field", "given twice"},
+	} {
+		r := ts.do(req{method: "POST", path: "/v1/roadmap-items", as: berlin, body: c.body})
+		p := r.problem(t)
+		if r.status != 400 || len(p.Errors) != 1 || p.Errors[0].Field != c.field || p.Errors[0].Code != c.code ||
+			!strings.Contains(p.Errors[0].Message, c.message) {
+			t.Errorf("%s: %d %+v, want 400 with errors [{%s %s ...%s...}]", c.name, r.status, p, c.field, c.code, c.message)
+		}
+	}
+	if ts.head() != before {
+		t.Errorf("bad input appended %d events", ts.head()-before)
+	}
+	if r := ts.do(req{method: "POST", path: "/v1/roadmap-items", as: berlin, body: string(good)}); r.status != 201 {
+		t.Fatalf("the proposal as sent: %d, want 201", r.status)
 	}
 }

@@ -33,12 +33,13 @@ const (
 )
 
 // decodeBody reads a JSON request body into v: at most MaxBodyBytes (413), application/json only
-// (415), one JSON value with no unknown fields (400). An empty body is an error unless optional, in
-// which case v is left as it is and decodeBody reports false.
+// (415), one JSON value whose keys are exactly the names of v's fields, each at most once per object
+// (400). An empty body is an error unless optional, in which case v is left as it is and decodeBody
+// reports false. keys caches the field names of v's type.
 //
 // The body is read into buf (reset first), which the caller may then reuse: nothing decoded into v
 // refers to it.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool, buf *bytes.Buffer) (bool, error) {
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool, buf *bytes.Buffer, keys *keySchemas) (bool, error) {
 	buf.Reset()
 	if n := r.ContentLength; n > 0 && n <= MaxBodyBytes {
 		buf.Grow(int(n) + bytes.MinRead) // one read, no growing
@@ -70,6 +71,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool, bu
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return false, errBadRequest("the request body must hold exactly one JSON value")
+	}
+	if fe, bad := checkKeys(body, keys.of(reflect.TypeOf(v))); bad {
+		if fe.Code == fieldDuplicate {
+			return false, errBadRequest("field "+strconv.Quote(fe.Field)+" is given twice", fe)
+		}
+		return false, errBadRequest("unknown field "+strconv.Quote(fe.Field), fe)
 	}
 	return true, nil
 }

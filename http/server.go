@@ -92,6 +92,7 @@ type Config struct {
 
 // Server is the HTTP API. Build it with NewServer, serve with Open (or mount Handler), stop with Close.
 type Server struct {
+	keys      keySchemas // the request types' field names, for decodeBody
 	store     eventstore.Store
 	codec     *domain.Codec
 	items     *ItemEngine
