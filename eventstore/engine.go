@@ -605,9 +605,12 @@ func newEngineMetrics(aggregate string, reg prometheus.Registerer) (*engineMetri
 
 // streamLocks lets one command at a time run on each stream. Its zero value is ready to use.
 type streamLocks struct {
-	mu sync.Mutex
-	m  map[string]*streamLock
+	mu   sync.Mutex
+	m    map[string]*streamLock
+	free []*streamLock // unused locks, kept for reuse (at most maxFreeLocks)
 }
+
+const maxFreeLocks = 256
 
 // streamLock is held by the command running on a stream; users counts that command and the ones
 // waiting, so the entry goes away with the last of them.
@@ -625,17 +628,27 @@ func (l *streamLocks) lock(ctx context.Context, stream string) (unlock func(), e
 	}
 	sl := l.m[stream]
 	if sl == nil {
-		sl = &streamLock{held: make(chan struct{}, 1)}
+		if n := len(l.free); n > 0 {
+			sl, l.free = l.free[n-1], l.free[:n-1]
+		} else {
+			sl = &streamLock{held: make(chan struct{}, 1)}
+		}
 		l.m[stream] = sl
 	}
 	sl.users++
 	l.mu.Unlock()
+	unlock = func() {
+		<-sl.held
+		l.leave(stream, sl)
+	}
+	select {
+	case sl.held <- struct{}{}: // free: the usual case, without waiting
+		return unlock, nil
+	default:
+	}
 	select {
 	case sl.held <- struct{}{}:
-		return func() {
-			<-sl.held
-			l.leave(stream, sl)
-		}, nil
+		return unlock, nil
 	case <-ctx.Done():
 		l.leave(stream, sl)
 		return nil, ctx.Err()
@@ -647,5 +660,8 @@ func (l *streamLocks) leave(stream string, sl *streamLock) {
 	defer l.mu.Unlock()
 	if sl.users--; sl.users == 0 {
 		delete(l.m, stream)
+		if len(l.free) < maxFreeLocks {
+			l.free = append(l.free, sl)
+		}
 	}
 }
