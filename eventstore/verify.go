@@ -20,6 +20,7 @@ var ErrBrokenChain = errors.New("broken event chain")
 // What a ChainError found broken.
 const (
 	BrokenPosition = "position" // the $all position does not come after the previous event's
+	BrokenGap      = "gap"      // positions count the events (DensePositions), and this one skips some
 	BrokenID       = "event id" // the event ID was already seen in $all
 	BrokenRevision = "revision" // the stream revision does not follow the stream's previous event
 	BrokenMetadata = "metadata" // the metadata is not a Metadata object with known fields only
@@ -75,6 +76,7 @@ type Verifier struct {
 	heads  map[string]streamHead
 	ids    map[uuid.UUID]struct{}
 	last   Position
+	dense  bool
 	events int
 	errors int
 }
@@ -83,6 +85,13 @@ type Verifier struct {
 func NewVerifier() *Verifier {
 	return &Verifier{heads: make(map[string]streamHead), ids: make(map[uuid.UUID]struct{})}
 }
+
+// DensePositions tells v that the log it checks, from its first event, has positions that count the
+// events (1, 2, 3, ...), as the SQLite store's do: a position that skips one then proves that events
+// were removed, even the last ones of their streams, which the hash chains alone cannot show (only the
+// Digest, compared with one kept earlier, shows the removal of the last events of the log). Call it
+// before the first Check.
+func (v *Verifier) DensePositions() { v.dense = true }
 
 // Check verifies the next event of $all and returns the first broken link in it as a *ChainError
 // (nil when it is sound). After an error it records the event as found (its position, ID, revision and
@@ -111,6 +120,10 @@ func (v *Verifier) check(ev RecordedEvent) error {
 	if !v.last.Before(ev.Position) {
 		note(broken(BrokenPosition, "after "+v.last.String(), ev.Position.String()))
 	} else {
+		if want := v.last.Commit + 1; v.dense && ev.Position.Commit != want {
+			note(broken(BrokenGap, fmt.Sprintf("position %d (positions count the events: %d missing)", want, ev.Position.Commit-want),
+				ev.Position.String()))
+		}
 		v.last = ev.Position
 	}
 

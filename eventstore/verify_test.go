@@ -382,3 +382,43 @@ func BenchmarkVerifier(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestVerifierDensePositions removes a@3, the last event of its stream, from the middle of $all: the
+// hash chains still hold, so only a log whose positions count its events (DensePositions) shows it.
+func TestVerifierDensePositions(t *testing.T) {
+	log := buildLog(t)
+	removed := append(cloneLog(log[:4]), cloneLog(log[5:])...)
+	for _, tc := range []struct {
+		name      string
+		dense     bool
+		events    []eventstore.RecordedEvent
+		wantError bool
+	}{
+		{"whole log, dense", true, log, false},
+		{"a@3 removed, not dense", false, removed, false},
+		{"a@3 removed, dense", true, removed, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := eventstore.NewVerifier()
+			if tc.dense {
+				v.DensePositions()
+			}
+			var errs []error
+			for _, ev := range tc.events {
+				if err := v.Check(ev); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if !tc.wantError {
+				if len(errs) > 0 {
+					t.Fatalf("want no broken link, got %v", errs)
+				}
+				return
+			}
+			var ce *eventstore.ChainError
+			if len(errs) != 1 || !errors.As(errs[0], &ce) || ce.What != eventstore.BrokenGap || ce.Position != log[5].Position {
+				t.Fatalf("want one gap at %v (b@1), got %v", log[5].Position, errs)
+			}
+		})
+	}
+}

@@ -320,6 +320,7 @@ func (a *auditor) verify(ctx context.Context, args []string) error {
 		source string
 		events iter.Seq2[eventstore.RecordedEvent, error]
 		bar    *progress
+		dense  bool // positions count the events
 	)
 	if file != "" {
 		var in io.Reader = os.Stdin
@@ -352,9 +353,13 @@ func (a *auditor) verify(ctx context.Context, args []string) error {
 		source = st.name
 		bar = newProgress(a.stderr, a.showProgress(sf), "verify", st.total(ctx, eventstore.Position{}))
 		events = st.ReadAll(ctx, eventstore.Position{})
+		dense = st.counted
 	}
 
 	v := eventstore.NewVerifier()
+	if dense {
+		v.DensePositions() // an event removed from the middle of $all leaves a gap
+	}
 	var first, readErr error
 	for ev, err := range events {
 		if err != nil {

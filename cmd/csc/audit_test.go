@@ -406,29 +406,40 @@ func testTampering(t *testing.T, lg *auditLog) {
 	if oneByte == e1.data || len(oneByte) != len(e1.data) {
 		t.Fatal("cannot change one byte of the data")
 	}
+	// after returns the event that follows position p in $all: where a deletion at p shows, as a gap
+	// in the positions (which count the events in a SQLite store).
+	after := func(p int64) storedEvent { return sqlEvents(t, lg.path, fmt.Sprintf("position = %d", p+1))[0] }
+	last := all[len(all)-1]
+	if last.position == maxPos {
+		t.Fatal("the victim stream ends the log: its last event's deletion would leave no gap")
+	}
+	gap1, gapLast := after(e1.position), after(last.position)
 	tests := []struct {
 		name  string
 		stmts []string
-		// want: the first broken link's stream, revision, position and what.
+		// want: the first broken link's stream ("": the victim's), revision, position and what.
+		stream             string
 		revision, position int64
 		what               string
 	}{
 		{"one byte of data", []string{fmt.Sprintf("UPDATE events SET data = %s WHERE position = %d",
-			sqlQuote(strings.Replace(e1.data, "a", "b", 1)), e1.position)}, e1.revision, e1.position, eventstore.BrokenHash},
+			sqlQuote(strings.Replace(e1.data, "a", "b", 1)), e1.position)}, "", e1.revision, e1.position, eventstore.BrokenHash},
 		{"one byte of data, JSON no longer valid", []string{fmt.Sprintf("UPDATE events SET data = %s WHERE position = %d",
-			sqlQuote(oneByte), e1.position)}, e1.revision, e1.position, eventstore.BrokenHash},
+			sqlQuote(oneByte), e1.position)}, "", e1.revision, e1.position, eventstore.BrokenHash},
 		{"metadata actor", []string{fmt.Sprintf("UPDATE events SET metadata = json_set(metadata, '$.actor', 'someone-else') WHERE position = %d",
-			e1.position)}, e1.revision, e1.position, eventstore.BrokenHash},
+			e1.position)}, "", e1.revision, e1.position, eventstore.BrokenHash},
 		{"metadata gains an unhashed field", []string{fmt.Sprintf("UPDATE events SET metadata = json_set(metadata, '$.approvedBy', 'mayor') WHERE position = %d",
-			e1.position)}, e1.revision, e1.position, eventstore.BrokenMetadata},
+			e1.position)}, "", e1.revision, e1.position, eventstore.BrokenMetadata},
 		{"an event deleted", []string{fmt.Sprintf("DELETE FROM events WHERE position = %d", e1.position)},
-			e2.revision, e2.position, eventstore.BrokenRevision},
+			gap1.stream, gap1.revision, gap1.position, eventstore.BrokenGap},
+		{"the last event of a stream deleted", []string{fmt.Sprintf("DELETE FROM events WHERE position = %d", last.position)},
+			gapLast.stream, gapLast.revision, gapLast.position, eventstore.BrokenGap},
 		{"two events swapped", []string{
 			fmt.Sprintf("UPDATE events SET position = %d WHERE position = %d", maxPos+10, e1.position),
 			fmt.Sprintf("UPDATE events SET position = %d WHERE position = %d", e1.position, e2.position),
 			fmt.Sprintf("UPDATE events SET position = %d WHERE position = %d", e2.position, maxPos+10),
-		}, e2.revision, e1.position, eventstore.BrokenRevision},
-		{"a forged event with its own hash recomputed", forge(), e2.revision + 1, e2.position + 1, eventstore.BrokenPrevHash},
+		}, "", e2.revision, e1.position, eventstore.BrokenRevision},
+		{"a forged event with its own hash recomputed", forge(), "", e2.revision + 1, e2.position + 1, eventstore.BrokenPrevHash},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -439,7 +450,11 @@ func testTampering(t *testing.T, lg *auditLog) {
 				t.Fatalf("verify exit status %d (%v), want 1:\n%s", res.code(), res.err, res.stdout)
 			}
 			got := firstBroken(res.stdout)
-			want := map[string]string{"stream": stream, "revision": strconv.FormatInt(tt.revision, 10),
+			wantStream := stream
+			if tt.stream != "" {
+				wantStream = tt.stream
+			}
+			want := map[string]string{"stream": wantStream, "revision": strconv.FormatInt(tt.revision, 10),
 				"position": strconv.FormatInt(tt.position, 10), "broken": tt.what}
 			for k, v := range want {
 				if got[k] != v {
@@ -449,17 +464,16 @@ func testTampering(t *testing.T, lg *auditLog) {
 			if got["expected"] == "" || got["found"] == "" || got["expected"] == got["found"] {
 				t.Errorf("first broken link does not say what was expected against what was found:\n%s", res.stdout)
 			}
-			if !strings.Contains(res.err.Error(), stream) {
+			if !strings.Contains(res.err.Error(), wantStream) {
 				t.Errorf("error %q does not name the stream", res.err)
 			}
 		})
 	}
 
-	// What the chains cannot show, the digest does: the last event of a stream deleted, or a forged
-	// event appended at the end of a stream with a correct chain, leave every link sound but change the
-	// digest that an auditor compares with one taken earlier.
+	// What the chains and the positions cannot show, the digest does: the last event of the log
+	// deleted, or a forged event appended at the end of a stream with a correct chain, leave every link
+	// sound but change the digest that an auditor compares with one taken earlier.
 	t.Run("tail changes show in the digest", func(t *testing.T) {
-		last := all[len(all)-1]
 		var md eventstore.Metadata
 		if err := json.Unmarshal([]byte(last.meta), &md); err != nil {
 			t.Fatal(err)
@@ -469,7 +483,7 @@ func testTampering(t *testing.T, lg *auditLog) {
 		md.Hash, _ = eventstore.HashEvent(stream, uint64(last.revision+1), domain.TypeRoadmapUpdateSubmitted, []byte(data), md)
 		mdJSON, _ := json.Marshal(md)
 		for name, stmt := range map[string]string{
-			"tail deleted": fmt.Sprintf("DELETE FROM events WHERE position = %d", last.position),
+			"tail deleted": fmt.Sprintf("DELETE FROM events WHERE position = %d", maxPos),
 			"tail forged": fmt.Sprintf("INSERT INTO events (position, stream, revision, event_id, type, data, metadata, recorded) VALUES (%d, %s, %d, %s, %s, %s, %s, '2019-07-02T09:00:00.000000000Z')",
 				maxPos+1, sqlQuote(stream), last.revision+1, sqlQuote(uuid.NewString()), sqlQuote(domain.TypeRoadmapUpdateSubmitted), sqlQuote(data), sqlQuote(string(mdJSON))),
 		} {
