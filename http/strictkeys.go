@@ -1,8 +1,10 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,25 +72,62 @@ func schemaOf(t reflect.Type, seen map[reflect.Type]*keySchema) *keySchema {
 }
 
 // checkKeys returns the first key of body (valid JSON for a value of schema s) that is not a field's
-// exact name, or that its object repeats.
+// exact name, or that its object repeats. It allocates only to report one.
 func checkKeys(body []byte, s *keySchema) (domain.FieldError, bool) {
 	k := keyChecker{b: body}
-	k.value(s, "")
-	return k.err, k.failed
+	k.value(s)
+	if k.code == "" {
+		return domain.FieldError{}, false
+	}
+	// The path was collected on the way out, innermost step first.
+	slices.Reverse(k.steps)
+	parent := joinSteps(k.steps[:len(k.steps)-1])
+	name := joinPath(parent, k.steps[len(k.steps)-1].key)
+	fe := domain.FieldError{Field: name, Code: k.code}
+	switch {
+	case k.code == fieldDuplicate:
+		fe.Message = name + ": given twice"
+	case k.hint != "":
+		fe.Message = name + ": unknown field (field names are case-sensitive: " + joinPath(parent, k.hint) + ")"
+	default:
+		fe.Message = name + ": unknown field"
+	}
+	return fe, true
 }
 
 type keyChecker struct {
-	b      []byte
-	i      int
-	err    domain.FieldError
-	failed bool
+	b []byte
+	i int
+	// On a refused key: its code, the field it may have meant (another case), and the path to it,
+	// innermost step first (each level adds its own as the walk unwinds).
+	code  string
+	hint  string
+	steps []pathStep
 }
 
-func (k *keyChecker) fail(fe domain.FieldError) {
-	if !k.failed {
-		k.err, k.failed = fe, true
-	}
+// pathStep is one step of a JSON path: a key, or an index.
+type pathStep struct {
+	key     string
+	index   int
+	isIndex bool
 }
+
+func joinSteps(steps []pathStep) string {
+	var b strings.Builder
+	for _, st := range steps {
+		if st.isIndex {
+			b.WriteString("[" + strconv.Itoa(st.index) + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(st.key)
+	}
+	return b.String()
+}
+
+func (k *keyChecker) failed() bool { return k.code != "" }
 
 func (k *keyChecker) space() {
 	for k.i < len(k.b) {
@@ -102,14 +141,14 @@ func (k *keyChecker) space() {
 }
 
 // value walks one JSON value at k.i, checking its keys against s (nil: anything goes).
-func (k *keyChecker) value(s *keySchema, path string) {
+func (k *keyChecker) value(s *keySchema) {
 	k.space()
-	if k.failed || k.i >= len(k.b) {
+	if k.i >= len(k.b) {
 		return
 	}
 	switch k.b[k.i] {
 	case '{':
-		k.object(s, path)
+		k.object(s)
 	case '[':
 		k.i++
 		var elem *keySchema
@@ -118,7 +157,7 @@ func (k *keyChecker) value(s *keySchema, path string) {
 		}
 		for n := 0; ; n++ {
 			k.space()
-			if k.failed || k.i >= len(k.b) {
+			if k.i >= len(k.b) {
 				return
 			}
 			if k.b[k.i] == ']' {
@@ -128,7 +167,10 @@ func (k *keyChecker) value(s *keySchema, path string) {
 			if k.b[k.i] == ',' {
 				k.i++
 			}
-			k.value(elem, path+"["+strconv.Itoa(n)+"]")
+			if k.value(elem); k.failed() {
+				k.steps = append(k.steps, pathStep{index: n, isIndex: true})
+				return
+			}
 		}
 	case '"':
 		k.str()
@@ -143,12 +185,13 @@ func (k *keyChecker) value(s *keySchema, path string) {
 	}
 }
 
-func (k *keyChecker) object(s *keySchema, path string) {
+func (k *keyChecker) object(s *keySchema) {
 	k.i++ // {
-	var seen []string
+	var stack [16][]byte
+	seen := stack[:0]
 	for {
 		k.space()
-		if k.failed || k.i >= len(k.b) {
+		if k.i >= len(k.b) {
 			return
 		}
 		switch k.b[k.i] {
@@ -162,10 +205,10 @@ func (k *keyChecker) object(s *keySchema, path string) {
 		key := k.str()
 		k.space()
 		k.i++ // :
-		name := joinPath(path, key)
+		escaped := bytes.IndexByte(key, '\\') >= 0
 		for _, prev := range seen {
-			if prev == key {
-				k.fail(domain.FieldError{Field: name, Code: fieldDuplicate, Message: name + ": given twice"})
+			if bytes.Equal(prev, key) || (escaped || bytes.IndexByte(prev, '\\') >= 0) && unquote(prev) == unquote(key) {
+				k.code, k.steps = fieldDuplicate, append(k.steps, pathStep{key: unquote(key)})
 				return
 			}
 		}
@@ -178,46 +221,55 @@ func (k *keyChecker) object(s *keySchema, path string) {
 			sub = s.elem
 		default:
 			var ok bool
-			if sub, ok = s.fields[key]; !ok {
-				msg := name + ": unknown field"
+			if !escaped {
+				sub, ok = s.fields[string(key)] // no allocation
+			} else {
+				sub, ok = s.fields[unquote(key)]
+			}
+			if !ok {
+				k.code, k.steps = fieldUnknown, append(k.steps, pathStep{key: unquote(key)})
 				for f := range s.fields {
-					if strings.EqualFold(f, key) {
-						msg += " (field names are case-sensitive: " + joinPath(path, f) + ")"
+					if strings.EqualFold(f, unquote(key)) {
+						k.hint = f
 						break
 					}
 				}
-				k.fail(domain.FieldError{Field: name, Code: fieldUnknown, Message: msg})
 				return
 			}
 		}
-		k.value(sub, name)
+		if k.value(sub); k.failed() {
+			k.steps = append(k.steps, pathStep{key: unquote(key)})
+			return
+		}
 	}
 }
 
-// str reads the JSON string at k.i and returns its value.
-func (k *keyChecker) str() string {
-	start := k.i
+// str skips the JSON string at k.i and returns its raw content, between the quotes.
+func (k *keyChecker) str() []byte {
 	k.i++ // "
-	escaped := false
+	start := k.i
 	for k.i < len(k.b) {
 		switch k.b[k.i] {
 		case '\\':
-			escaped = true
 			k.i += 2
 			continue
 		case '"':
 			k.i++
-			raw := k.b[start:k.i]
-			if !escaped {
-				return string(raw[1 : len(raw)-1])
-			}
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return string(raw)
-			}
-			return s
+			return k.b[start : k.i-1]
 		}
 		k.i++
 	}
-	return ""
+	return k.b[start:]
+}
+
+// unquote is the value of a JSON string's raw content.
+func unquote(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
+	}
+	var s string
+	if err := json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s); err != nil {
+		return string(raw)
+	}
+	return s
 }
