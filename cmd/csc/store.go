@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -46,6 +47,9 @@ func openStore(ctx context.Context, ref storeRef, reg prometheus.Registerer, log
 	if err != nil {
 		if errors.Is(err, sqlite.ErrNotDatabase) || errors.Is(err, sqlite.ErrNotEventStore) {
 			return nil, "", usageError(err)
+		}
+		if errors.Is(err, sqlite.ErrNotWritable) {
+			return nil, "", fmt.Errorf("%w; csc replay, verify and export read a store without writing it", err)
 		}
 		return nil, "", err
 	}

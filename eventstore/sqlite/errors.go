@@ -76,7 +76,7 @@ func (s *Store) classify(err error) error {
 // is ErrNotWritable.
 func (s *Store) openWriteFailed(err error) error {
 	if errors.Is(err, ErrNotWritable) {
-		return fmt.Errorf("open event store in %s for writing: %w (to read it without writing, as an auditor does, open it with Options.ReadOnly)", s.path, err)
+		return fmt.Errorf("open event store in %s for writing: %w (to read it without writing, as an auditor does, open it read-only)", s.path, err)
 	}
 	return fmt.Errorf("open event store in %s: %w", s.path, err)
 }
