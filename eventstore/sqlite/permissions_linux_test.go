@@ -188,7 +188,7 @@ func TestWriteWithoutWriteAccess(t *testing.T) {
 						if !errors.Is(err, ErrNotWritable) {
 							t.Errorf("Open for writing without write access: want ErrNotWritable, got %v", err)
 						}
-						mentions(t, err, path, tc.why, "ReadOnly")
+						mentions(t, err, path, tc.why, "open it read-only")
 						if after, _ := os.ReadFile(path); string(after) != string(before) {
 							t.Errorf("Open for writing without write access: want the file left as it was")
 						}
@@ -249,7 +249,7 @@ func TestWriteAfterCrashWithoutWriteAccess(t *testing.T) {
 					if !errors.Is(err, ErrNotWritable) {
 						t.Errorf("Open for writing with a WAL it may not write: want ErrNotWritable, got %v", err)
 					}
-					mentions(t, err, path, "ReadOnly")
+					mentions(t, err, path, "open it read-only")
 				})
 		})
 	}
