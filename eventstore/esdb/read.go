@@ -50,7 +50,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) iter
 						continue
 					}
 					next = rec.EventNumber + 1
-					if err := ctx.Err(); err != nil {
+					if err := s.live(ctx); err != nil {
 						return err // the events the client still holds are not wanted any more
 					}
 					if !yield(toRecorded(rec), nil) {
@@ -115,7 +115,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position) iter.Seq
 					if isSystem(rec) {
 						continue
 					}
-					if err := ctx.Err(); err != nil {
+					if err := s.live(ctx); err != nil {
 						return err
 					}
 					if !yield(toRecorded(rec), nil) {

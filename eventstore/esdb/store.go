@@ -163,6 +163,16 @@ func (s *Store) opContext(ctx context.Context) (context.Context, func()) {
 	}
 }
 
+// live returns eventstore.ErrClosed once Close has begun, else ctx's error: what an operation checks
+// before it hands out an event the client had already received. (The context of opContext learns of
+// Close a moment later, from a goroutine of context.AfterFunc.)
+func (s *Store) live(ctx context.Context) error {
+	if s.closing.Err() != nil {
+		return eventstore.ErrClosed
+	}
+	return ctx.Err()
+}
+
 // opError replaces err by eventstore.ErrClosed when the store was closed under the operation, and by
 // ctx's error when the caller's context ended.
 func (s *Store) opError(ctx context.Context, err error) error {

@@ -37,6 +37,10 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) ite
 			if stopped || ended(ctx, yield) {
 				return
 			}
+			if errors.Is(err, eventstore.ErrClosed) { // Close began before ctx learnt of it (see live)
+				yield(eventstore.RecordedEvent{}, fmt.Errorf("subscribe $all: %w", eventstore.ErrClosed))
+				return
+			}
 			if permanent(err) {
 				yield(eventstore.RecordedEvent{}, fmt.Errorf("subscribe $all after %s: %w", last, err))
 				return
@@ -107,7 +111,7 @@ func (s *Store) subscribeOnce(ctx context.Context, last *eventstore.Position, yi
 				if !last.IsZero() && pos.Compare(*last) <= 0 {
 					continue // already delivered (defensive: the start is exclusive)
 				}
-				if err := ctx.Err(); err != nil {
+				if err := s.live(ctx); err != nil {
 					return err // nothing more once ctx has ended
 				}
 				*last = pos
