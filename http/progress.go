@@ -55,12 +55,8 @@ func (s *Server) readView(r *http.Request) (view, error) {
 		}
 		return view{models: m, at: params.asOf}, nil
 	}
-	// A read that named the position it needs has waited for it: the models are as fresh as it asked,
-	// even while they catch up with the rest of the log.
-	if params.minPosition.IsZero() {
-		if err := s.checkReady(); err != nil {
-			return view{}, err
-		}
+	if err := s.checkReady(); err != nil {
+		return view{}, err
 	}
 	return view{models: s.runner.Models(), at: s.now().UTC()}, nil
 }
