@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"runtime"
 	"strings"
 	"syscall"
@@ -231,11 +230,10 @@ func openWriter(ctx context.Context, s *Store) (*writer, error) {
 	// it cannot remove. Refuse such a file before SQLite touches it. A folder or a -wal or -shm file
 	// SQLite may not write fails the first statement or the migration's BEGIN IMMEDIATE with
 	// SQLITE_READONLY, classified as ErrNotWritable.
-	if f, err := os.OpenFile(s.path, os.O_RDWR, 0); err == nil {
-		f.Close()
-	} else if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-		return nil, s.openWriteFailed(fmt.Errorf("%w: %w", ErrNotWritable, err))
-	} // else it does not exist (SQLite creates it) or SQLite reports the error
+	// (canAccess opens nothing: see there.)
+	if err := canAccess(s.path, accessWrite); errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EROFS) {
+		return nil, s.openWriteFailed(fmt.Errorf("%w: %w", ErrNotWritable, &fs.PathError{Op: "access", Path: s.path, Err: err}))
+	} // else it is writable, does not exist (SQLite creates it), or SQLite reports the error
 	dsn := fileURI(s.path, "rwc")
 	var vfs *walVFS
 	if s.drv.name == DriverModernc {

@@ -265,12 +265,14 @@ func (s *Store) openDB(readOnly bool, setup []string) *sql.DB {
 // alone, and a mode=ro open would create a -wal and a -shm file beside it (and leave them there) or,
 // in a folder it may not write, fail. See Options.ReadOnly.
 func snapshotOpen(path string) (bool, error) {
-	// SQLite says only "unable to open database file" of a file that is missing or unreadable.
-	f, err := os.Open(path)
-	if err != nil {
+	// SQLite says only "unable to open database file" of a file that is missing or unreadable. (Checked
+	// without opening it: see canAccess.)
+	if _, err := os.Stat(path); err != nil {
 		return false, err
 	}
-	f.Close()
+	if err := canAccess(path, accessRead); err != nil {
+		return false, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
 	exists := func(suffix string) (os.FileInfo, bool) {
 		fi, err := os.Stat(path + suffix)
 		// Any answer but "does not exist" counts as there: mode=ro then lets SQLite report it.
