@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,6 +132,10 @@ func TestReadsWhileNotReady(t *testing.T) {
 			t.Errorf("%s before the catch-up: %d, Retry-After %q: %s", path, r.status, r.header.Get("Retry-After"), r.body)
 		}
 	}
+	// An as-of view is built from the store, so it is answered before the catch-up, also when it waits
+	// for a position: the log's, not the projections'.
+	asOf := url.QueryEscape(time.Now().UTC().Add(time.Hour).Format(time.RFC3339Nano))
+	ts.must(200, req{method: "GET", path: fmt.Sprintf("/v1/progress?asOf=%s&minPosition=%d", asOf, ts.head()), as: coordinator})
 	ts.runProjections()
 	ts.waitForReadModels()
 	ts.must(200, req{method: "GET", path: "/v1/progress", as: coordinator})

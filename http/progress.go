@@ -34,10 +34,19 @@ func (s *Server) readView(r *http.Request) (view, error) {
 		}
 	}
 	if !params.minPosition.IsZero() {
+		// An as-of view is built from the store: it waits for the log's head. The live models wait for
+		// the projections.
+		wait := s.runner.WaitFor
+		if !params.asOf.IsZero() {
+			wait = s.waitForHead
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.readWait)
-		err := s.runner.WaitFor(ctx, params.minPosition)
+		err := wait(ctx, params.minPosition)
 		cancel()
 		if err != nil {
+			if serr := s.runner.Stopped(); serr != nil && params.asOf.IsZero() {
+				return view{}, errProjectionsStopped(serr) // they stopped while the read waited
+			}
 			if r.Context().Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				return view{}, fmt.Errorf("wait for position %s: %w (within %v)", params.minPosition, errReadTimeout, s.readWait)
 			}
