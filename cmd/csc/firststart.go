@@ -25,7 +25,7 @@ import (
 const (
 	secretFile = "token-secret" // the HS256 key, made once (mode 0600) unless CSC_TOKEN_SECRET is set
 	tokensFile = "tokens.json"  // the first start's tokens (mode 0600)
-	lockFile   = "serve.lock"   // locked by the running csc serve (lock_unix.go; mode 0600)
+	lockFile   = "serve.lock"   // locked by the running csc serve on EventStoreDB (a SQLite store's is <file>.lock)
 )
 
 // FirstStartTokenTTL is the lifetime of the tokens written to tokens.json.

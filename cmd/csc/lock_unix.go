@@ -6,22 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 )
 
-// lockDataDir takes the data folder's lock: an exclusive advisory lock (flock) on <dir>/serve.lock
-// (mode 0600), so that a second csc serve on the same folder is refused: its read models would not
-// see the other's writes. The lock is the kernel's, so a server that dies (even by SIGKILL) releases
-// it. The file holds the holder's process ID, for the message. release unlocks it (the file stays).
-// The auditor's commands do not take it: they read while a server runs.
-func lockDataDir(dir string) (release func() error, err error) {
-	path := filepath.Join(dir, lockFile)
+// lockFor takes the lock at path for the running csc serve: an exclusive advisory lock (flock) on that
+// file (mode 0600), so that a second csc serve on the same store, what (e.g. "the event store
+// /srv/csc/events.db"), is refused: its read models would not see the other's writes. The lock is the
+// kernel's, so a server that dies (even by SIGKILL) releases it. The file holds the holder's process
+// ID, for the message. release unlocks it (the file stays). The auditor's commands do not take it:
+// they read while a server runs.
+func lockFor(path, what string) (release func() error, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock the data folder %s: %w", dir, err)
+		return nil, fmt.Errorf("lock %s: %w", what, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		b, _ := os.ReadFile(path)
@@ -31,9 +30,9 @@ func lockDataDir(dir string) (release func() error, err error) {
 			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
 				holder += " (process " + strconv.Itoa(pid) + ")"
 			}
-			return nil, fmt.Errorf("the data folder %s is in use by %s: stop it first, or give another --data (lock %s)", dir, holder, path)
+			return nil, fmt.Errorf("%s is in use by %s: stop it first, or give another --data or --store (lock %s)", what, holder, path)
 		}
-		return nil, fmt.Errorf("lock the data folder %s: %w", dir, err)
+		return nil, fmt.Errorf("lock %s: %w", what, err)
 	}
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0) // for the message only
@@ -44,7 +43,7 @@ func lockDataDir(dir string) (release func() error, err error) {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("unlock the data folder %s: %w", dir, err)
+			return fmt.Errorf("unlock %s: %w", what, err)
 		}
 		return nil
 	}, nil

@@ -100,13 +100,20 @@ type app struct {
 // and the store, launches the pilot on first start (and writes tokens.json), seeds the demo when
 // asked, starts the projections and the HTTP server.
 func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) (a *app, err error) {
-	if cfg.secret != "" {
-		if err := checkEnvSecret(cfg.secret); err != nil {
+	ref, err := parseStoreRef(cfg.store, cfg.data)
+	if err != nil {
+		return nil, err
+	}
+	// A store file outside the data folder must be in a folder that exists (the data folder is made).
+	if ref.url == "" && filepath.Clean(filepath.Dir(ref.path)) != filepath.Clean(cfg.data) {
+		if err := checkStoreFile(ref.path); err != nil {
 			return nil, err
 		}
 	}
-	ref, err := parseStoreRef(cfg.store, cfg.data)
-	if err != nil {
+	// A token secret in the data folder is read (and checked) before anything is written; a missing
+	// one is made only once the store is open.
+	secret, secretFrom, err := loadSecret(cfg.secret, cfg.data, false)
+	if err != nil && !errors.Is(err, errNoSecret) {
 		return nil, err
 	}
 	// The address is bound now, and the server serves on this listener: a busy port fails the start
@@ -131,14 +138,14 @@ func (m *Main) startApp(ctx context.Context, cfg serveConfig, log *slog.Logger) 
 		}
 	}()
 
-	// One server per data folder: a second one's read models would miss the first one's writes.
-	if a.unlock, err = lockDataDir(cfg.data); err != nil {
-		return a, err
+	// One server per store: a second one's read models would miss the first one's writes. The lock is
+	// beside the SQLite file (whatever the data folder), or in the data folder for EventStoreDB, where
+	// several servers may share the store but not a data folder.
+	lock, what := filepath.Join(cfg.data, lockFile), "the data folder "+cfg.data
+	if ref.url == "" {
+		lock, what = ref.path+".lock", "the event store "+ref.path
 	}
-	// A token secret in the data folder is read (and checked) before the store is opened; a missing
-	// one is made only once the store is open.
-	secret, secretFrom, err := loadSecret(cfg.secret, cfg.data, false)
-	if err != nil && !errors.Is(err, errNoSecret) {
+	if a.unlock, err = lockFor(lock, what); err != nil {
 		return a, err
 	}
 	a.store, a.storeName, err = openStore(ctx, ref, a.registry, log)

@@ -97,8 +97,8 @@ func TestFailedStartWritesNothing(t *testing.T) {
 	}
 }
 
-// TestSecondServerRefused: a second csc serve on a data folder in use fails with a message naming the
-// folder and the other server, and leaves the first one serving; the auditor's commands still run
+// TestSecondServerRefused: a second csc serve on a store in use (the same data folder, or another one
+// with the same store file) fails with a message naming the store and the other server, and leaves the first one serving; the auditor's commands still run
 // beside the server; once the first server stops, a start succeeds.
 func TestSecondServerRefused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
@@ -126,8 +126,21 @@ func TestSecondServerRefused(t *testing.T) {
 		t.Errorf("the refused start opened the store:\n%s", logs2)
 	}
 	call(t, "GET", url+"/v1/progress/berlin", tf.Coordinator, nil, nil) // the first one still serves
-	if got := mode(t, filepath.Join(dir, lockFile)); got != 0o600 {
-		t.Errorf("%s has mode %o, want 600", lockFile, got)
+	lock := filepath.Join(dir, storeFile+".lock")
+	if got := mode(t, lock); got != 0o600 {
+		t.Errorf("%s has mode %o, want 600", lock, got)
+	}
+
+	// The lock is the store's, not the data folder's: a server with a data folder of its own on the
+	// same store file is refused too.
+	other := map[string]string{"CSC_DATA": filepath.Join(t.TempDir(), "other"), "CSC_ADDR": "127.0.0.1:0",
+		"CSC_STORE": filepath.Join(dir, storeFile)}
+	m4, _, _ := testMain(other)
+	if err := m4.Run(context.Background(), []string{"serve"}); err == nil {
+		m4.Close()
+		t.Fatal("a second server on the same store file, with another data folder, started")
+	} else if !strings.Contains(err.Error(), "in use by another csc serve") {
+		t.Errorf("second start on the same store file: %v", err)
 	}
 
 	for _, args := range [][]string{{"replay", "--quiet"}, {"verify", "--quiet"}, {"export", "--quiet"}} {

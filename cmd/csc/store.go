@@ -19,6 +19,18 @@ import (
 // storeFile is the embedded store's file in the data folder.
 const storeFile = "events.db"
 
+// checkStoreFile refuses, as a usage error, a SQLite store path whose folder does not exist or that
+// is a folder.
+func checkStoreFile(path string) error {
+	if dir, err := os.Stat(filepath.Dir(path)); err != nil || !dir.IsDir() {
+		return usagef("event store %s: the folder %s does not exist", path, filepath.Dir(path))
+	}
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return usagef("event store %s is a folder: give the file %s in it, or another file", path, filepath.Join(path, storeFile))
+	}
+	return nil
+}
+
 // openStore opens the store ref names (parseStoreRef of CSC_STORE / --store) for csc serve:
 //
 //	""                      the embedded SQLite store in <data>/events.db
@@ -37,11 +49,8 @@ func openStore(ctx context.Context, ref storeRef, reg prometheus.Registerer, log
 		}
 		return st, ref.name, nil
 	}
-	if dir, err := os.Stat(filepath.Dir(ref.path)); err != nil || !dir.IsDir() {
-		return nil, "", usagef("event store %s: the folder %s does not exist", ref.path, filepath.Dir(ref.path))
-	}
-	if info, err := os.Stat(ref.path); err == nil && info.IsDir() {
-		return nil, "", usagef("event store %s is a folder: give the file %s in it, or another file", ref.path, filepath.Join(ref.path, storeFile))
+	if err := checkStoreFile(ref.path); err != nil {
+		return nil, "", err
 	}
 	st, err := sqlite.Open(ref.path, sqlite.Options{Registerer: reg, Logger: log})
 	if err != nil {
