@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -105,10 +104,7 @@ func (c *asOfCache) get(ctx context.Context, at time.Time, head eventstore.Posit
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			if e.err != nil && (errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) {
-				continue // its caller went away before it could start: try again
-			}
-			return e.models, e.err
+			return e.models, e.err // (the build runs without its caller's cancellation)
 		}
 		if err := c.acquire(ctx); err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -41,7 +42,7 @@ func locateField(raw json.RawMessage, t reflect.Type, path string) (domain.Field
 			return domain.FieldError{}, false // not an object: a type error, reported as such
 		}
 		fields := jsonFields(t)
-		for _, key := range slices.Sorted(mapsKeys(obj)) {
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
 			ft, ok := fields[key]
 			if !ok {
 				name := joinPath(path, key)
@@ -66,7 +67,7 @@ func locateField(raw json.RawMessage, t reflect.Type, path string) (domain.Field
 		if json.Unmarshal(raw, &obj) != nil {
 			return domain.FieldError{}, false
 		}
-		for _, key := range slices.Sorted(mapsKeys(obj)) {
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
 			if fe, ok := locateField(obj[key], t.Elem(), joinPath(path, key)); ok {
 				return fe, true
 			}
@@ -109,16 +110,6 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		out[name] = f.Type
 	}
 	return out
-}
-
-func mapsKeys(m map[string]json.RawMessage) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func joinPath(path, key string) string {
