@@ -197,12 +197,19 @@ const maxHeads = 1 << 16
 // and a power loss could drop a commit that was already acknowledged). The writer answers appends
 // only after COMMIT has returned, so every acknowledged append is on stable storage. Checkpoints copy
 // the WAL into the main file with fsyncs of their own before the WAL is reused.
-func writerSetup(busy time.Duration) []string {
+//
+// Options.noFsync (benchmarks only) turns that off: SQLite's synchronous=OFF for the mattn driver;
+// for modernc the WAL buffer's xSync writes the WAL out but does not fsync it (walbuffer.go).
+func writerSetup(busy time.Duration, syncOff bool) []string {
+	synchronous := "PRAGMA synchronous = FULL"
+	if syncOff {
+		synchronous = "PRAGMA synchronous = OFF"
+	}
 	return []string{
 		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
 		// Only takes effect on a new, empty file (a WAL file's page size is fixed).
 		"PRAGMA page_size = 4096",
-		"PRAGMA synchronous = FULL",
+		synchronous,
 		// Statement and savepoint journals in memory: no temporary files on the commit path.
 		"PRAGMA temp_store = MEMORY",
 		// A 4 MiB page cache (1,024 pages) keeps the interior pages of the indexes that the revision
@@ -238,12 +245,12 @@ func openWriter(ctx context.Context, s *Store) (*writer, error) {
 	var vfs *walVFS
 	if s.drv.name == DriverModernc {
 		var err error
-		if vfs, err = newWALVFS(); err != nil {
+		if vfs, err = newWALVFS(s.noFsync); err != nil {
 			return nil, s.fail("open event store", err)
 		}
 		dsn += "&vfs=" + vfs.name
 	}
-	db := sql.OpenDB(&connector{drv: s.drv, dsn: dsn, setup: writerSetup(s.busy)})
+	db := sql.OpenDB(&connector{drv: s.drv, dsn: dsn, setup: writerSetup(s.busy, s.noFsync && vfs == nil)})
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	w := &writer{s: s, db: db, vfs: vfs, done: make(chan struct{}), heads: make(map[string]int64)}

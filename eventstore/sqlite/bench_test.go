@@ -27,17 +27,23 @@ func BenchmarkFsync(b *testing.B) {
 	b.ReportMetric(rate, "fsync/s")
 }
 
-func BenchmarkAppend1Writer(b *testing.B)   { benchAppends(b, 1) }
-func BenchmarkAppend64Writers(b *testing.B) { benchAppends(b, 64) }
+func BenchmarkAppend1Writer(b *testing.B)   { benchAppends(b, 1, false) }
+func BenchmarkAppend64Writers(b *testing.B) { benchAppends(b, 64, false) }
 
-// benchAppends measures durable one-event appends by writers concurrent goroutines, b.N in all. Beside
-// appends/s it reports the mean appends per transaction, COMMIT time per transaction, and bytes
-// written per append.
-func benchAppends(b *testing.B, writers int) {
+// BenchmarkAppendCeiling is BenchmarkAppend64Writers with the writer's fsync skipped (Options.noFsync):
+// the same statements, transactions and WAL writes, none of it durable. It is the most any group
+// commit can reach with this schema on this CPU, whatever the disk; compare it with BenchmarkFsync of
+// the same run (BENCHMARKS.md, "Sixth pass").
+func BenchmarkAppendCeiling(b *testing.B) { benchAppends(b, 64, true) }
+
+// benchAppends measures one-event appends by writers concurrent goroutines, b.N in all, durable
+// unless noFsync. Beside appends/s it reports the mean appends per transaction, COMMIT time per
+// transaction, and bytes written per append.
+func benchAppends(b *testing.B, writers int, noFsync bool) {
 	for _, drv := range Drivers() {
 		b.Run(drv, func(b *testing.B) {
 			reg := prometheus.NewRegistry()
-			s := openTemp(b, Options{Driver: drv, Registerer: reg})
+			s := openTemp(b, Options{Driver: drv, Registerer: reg, noFsync: noFsync})
 			n := max(b.N, writers)
 			b.ResetTimer()
 			w0 := ioBytes()

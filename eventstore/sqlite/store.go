@@ -71,6 +71,11 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another connection (another
 	// process) before failing with ErrLocked; DefaultBusyTimeout when 0.
 	BusyTimeout time.Duration
+
+	// noFsync makes the writer skip the fsync of its commits, which are then not durable. Only this
+	// package's benchmarks set it (BenchmarkAppendCeiling), to measure what the writer can do when
+	// durability costs nothing: the ceiling of any group commit on this CPU.
+	noFsync bool
 }
 
 // DefaultMaxBatch is the group-commit bound used when Options.MaxBatch is 0.
@@ -92,6 +97,7 @@ type Store struct {
 	metrics  *metrics
 	busy     time.Duration
 	maxBatch int
+	noFsync  bool // Options.noFsync
 	drv      sqlDriver
 
 	reads *reader
@@ -128,6 +134,7 @@ func Open(path string, opts Options) (*Store, error) {
 		log:      opts.Logger,
 		busy:     opts.BusyTimeout,
 		maxBatch: opts.MaxBatch,
+		noFsync:  opts.noFsync,
 		drv:      drv,
 		commit:   make(chan struct{}),
 		wake:     make(chan struct{}, 1),

@@ -56,6 +56,7 @@ type walVFSExtra struct {
 	orig        uintptr // the wrapped VFS ("unix")
 	stateOffset uintptr // where a file's walFile starts within its sqlite3_file
 	stats       walStats
+	noFsync     bool // Options.noFsync: xSync writes the buffer out and does not fsync
 }
 
 // walStats counts, for tests and benchmarks, what the buffering did. The writer's connection
@@ -64,6 +65,7 @@ type walStats struct {
 	writes  atomic.Uint64 // xWrite calls on WAL files
 	pwrites atomic.Uint64 // writes passed on to the unix VFS
 	syncs   atomic.Uint64 // xSync calls on WAL files
+	fsyncs  atomic.Uint64 // syncs passed on to the unix VFS (all of them, unless noFsync)
 }
 
 // walFile is the state of one open WAL file. It lives in the sqlite3_file memory SQLite allocates
@@ -76,10 +78,12 @@ type walFile struct {
 	buf     uintptr                 // walBufferSize bytes of C memory, 0 until the first write
 	off     int64                   // file offset of the buffer's first byte
 	n       int64                   // bytes buffered
+	noFsync bool                    // walVFSExtra.noFsync
 }
 
-// newWALVFS registers a buffering VFS over SQLite's default VFS under a name of its own.
-func newWALVFS() (*walVFS, error) {
+// newWALVFS registers a buffering VFS over SQLite's default VFS under a name of its own. With
+// noFsync (Options.noFsync, benchmarks only) its xSync writes the buffer out but skips the fsync.
+func newWALVFS(noFsync bool) (*walVFS, error) {
 	tls := libc.NewTLS()
 	orig := lib.Xsqlite3_vfs_find(tls, 0)
 	if orig == 0 {
@@ -96,6 +100,7 @@ func newWALVFS() (*walVFS, error) {
 	*v = *(*lib.Tsqlite3_vfs)(ptr(orig))
 	extra := vfsExtra(p)
 	extra.orig = orig
+	extra.noFsync = noFsync
 	extra.stateOffset = (uintptr(v.FszOsFile) + 7) &^ 7
 	v.FszOsFile = int32(extra.stateOffset + unsafe.Sizeof(walFile{}))
 	v.FpNext = 0
@@ -145,7 +150,7 @@ func walOpen(tls *libc.TLS, pVfs, zName, pFile uintptr, flags int32, pOutFlags u
 		return rc
 	}
 	st := (*walFile)(ptr(pFile + extra.stateOffset))
-	*st = walFile{methods: *(*lib.Tsqlite3_io_methods)(ptr(file.FpMethods)), orig: file.FpMethods, stats: uintptr(unsafe.Pointer(&extra.stats))}
+	*st = walFile{methods: *(*lib.Tsqlite3_io_methods)(ptr(file.FpMethods)), orig: file.FpMethods, stats: uintptr(unsafe.Pointer(&extra.stats)), noFsync: extra.noFsync}
 	setFunc(&st.methods.FxClose, walClose)
 	setFunc(&st.methods.FxRead, walRead)
 	setFunc(&st.methods.FxWrite, walWrite)
@@ -236,9 +241,10 @@ func walRead(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 
 func walSync(tls *libc.TLS, pFile uintptr, flags int32) int32 {
 	st := walState(pFile)
 	st.walStats().syncs.Add(1)
-	if rc := st.flush(tls, pFile); rc != lib.SQLITE_OK {
+	if rc := st.flush(tls, pFile); rc != lib.SQLITE_OK || st.noFsync {
 		return rc
 	}
+	st.walStats().fsyncs.Add(1)
 	return callFunc[func(*libc.TLS, uintptr, int32) int32](st.origMethods().FxSync)(tls, pFile, flags)
 }
 

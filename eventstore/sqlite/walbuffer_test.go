@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,6 +54,50 @@ func TestWALBufferGathersWrites(t *testing.T) {
 	reopened := openAt(t, path, Options{ReadOnly: true})
 	if got := readAll(t, reopened); len(got) != n {
 		t.Fatalf("reopened: read %d events, want %d", len(got), n)
+	}
+}
+
+// TestNoFsync checks the benchmarks' knob Options.noFsync: with it the writer's commits reach the WAL
+// (another connection reads them) without an fsync; without it every WAL sync is an fsync.
+func TestNoFsync(t *testing.T) {
+	for _, noFsync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noFsync=%v", noFsync), func(t *testing.T) {
+			path := tempPath(t)
+			s := openAt(t, path, Options{Driver: DriverModernc, noFsync: noFsync})
+			stats := s.w.vfs.stats()
+			syncs0, fsyncs0 := stats.syncs.Load(), stats.fsyncs.Load()
+			const n = 50
+			for i := range n {
+				if _, err := s.Append(context.Background(), fmt.Sprintf("s-%d", i), eventstore.NoStream(), []eventstore.EventData{benchEvent(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			syncs, fsyncs := stats.syncs.Load()-syncs0, stats.fsyncs.Load()-fsyncs0
+			if syncs < n {
+				t.Fatalf("%d WAL syncs for %d commits", syncs, n)
+			}
+			if want := map[bool]uint64{false: syncs, true: 0}[noFsync]; fsyncs != want {
+				t.Fatalf("%d fsyncs for %d WAL syncs, want %d", fsyncs, syncs, want)
+			}
+			// A reader has its own connection: it sees only what the WAL holds.
+			if got := readAll(t, s); len(got) != n {
+				t.Fatalf("read back %d events, want %d", len(got), n)
+			}
+		})
+	}
+	if !slices.Contains(Drivers(), DriverMattn) {
+		return
+	}
+	s := openTemp(t, Options{Driver: DriverMattn, noFsync: true})
+	if _, err := s.Append(context.Background(), "s", eventstore.NoStream(), []eventstore.EventData{benchEvent(0)}); err != nil {
+		t.Fatal(err)
+	}
+	var mode int
+	if err := s.w.conn.QueryRowContext(context.Background(), "PRAGMA synchronous").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != 0 {
+		t.Fatalf("mattn writer with noFsync: PRAGMA synchronous is %d, want 0 (OFF)", mode)
 	}
 }
 
@@ -134,7 +179,7 @@ func TestWALFileMethods(t *testing.T) {
 	}
 	db.Close()
 	walPath := dbPath + "-wal"
-	v, err := newWALVFS()
+	v, err := newWALVFS(false)
 	if err != nil {
 		t.Fatal(err)
 	}
