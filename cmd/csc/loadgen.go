@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +39,11 @@ type loadConfig struct {
 	// goroutines carry the pprof label loadgen (commands, progress-http, progress-model); the
 	// server's goroutines carry none, so go tool pprof -tagignore loadgen=. shows the server alone.
 	cpuProfile string
+	// rate, when positive, is the load offered in commands/s, shared evenly by the clients (open
+	// loop): each client sends its commands on a fixed schedule instead of as fast as answers come
+	// back, and a command's latency counts from the moment the schedule gave it (see pacer), so a
+	// server that falls behind shows it in the latencies. 0 is the closed loop.
+	rate float64
 }
 
 // loadResult is what one run measured.
@@ -46,6 +52,7 @@ type loadResult struct {
 	Seeded        int           // events the run appended directly before starting the server
 	SeedRate      float64       // events/s of that seeding (engine and store, no HTTP)
 	Clients       int           //
+	Rate          float64       // offered commands/s (loadConfig.rate); 0 for the closed loop
 	Elapsed       time.Duration // of the load phase
 	Commands      int           // commands answered 2xx
 	Failed        int           // commands answered otherwise (or not at all)
@@ -76,6 +83,7 @@ func (m *Main) runLoadgen(ctx context.Context, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "load duration per history size")
 	data := fs.String("data", "", "data folder to seed and serve (default: a temporary folder per size, removed after)")
 	out := fs.String("out", "", "also write the Markdown table to this file")
+	rate := fs.Float64("rate", 0, "offered load in commands/s, shared by the clients, sent on a fixed schedule (open loop; latencies count from the scheduled time); 0: each client sends its next command when the last is answered")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each load phase to this file (with several sizes: <name>-<events><ext>)")
 	if err := parse(fs, args, m.Stdout); err != nil {
 		return err
@@ -91,6 +99,9 @@ func (m *Main) runLoadgen(ctx context.Context, args []string) error {
 	if *clients < 1 || *duration <= 0 {
 		return usagef("loadgen: --clients and --duration must be positive")
 	}
+	if *rate < 0 || math.IsNaN(*rate) || math.IsInf(*rate, 0) {
+		return usagef("loadgen: --rate must be a number of commands/s, or 0 for the closed loop")
+	}
 	var results []loadResult
 	for _, n := range sizes {
 		fmt.Fprintf(m.Stderr, "loadgen: %d events of history, %d clients, %v\n", n, *clients, *duration)
@@ -99,7 +110,7 @@ func (m *Main) runLoadgen(ctx context.Context, args []string) error {
 			ext := filepath.Ext(prof)
 			prof = strings.TrimSuffix(prof, ext) + "-" + strconv.Itoa(n) + ext
 		}
-		res, err := m.load(ctx, loadConfig{history: n, clients: *clients, duration: *duration, data: *data, cpuProfile: prof})
+		res, err := m.load(ctx, loadConfig{history: n, clients: *clients, duration: *duration, data: *data, cpuProfile: prof, rate: *rate})
 		if err != nil {
 			return fmt.Errorf("loadgen at %d events: %w", n, err)
 		}
@@ -118,11 +129,15 @@ func (m *Main) runLoadgen(ctx context.Context, args []string) error {
 // loadTable formats results as Markdown.
 func loadTable(results []loadResult) string {
 	var b strings.Builder
-	b.WriteString("| history (events) | clients | commands/s | command p50 | command p99 | failed | progress p50 (HTTP) | progress p99 (HTTP) | progress p99 (model) | CPU/command | load avg | seeding events/s |\n")
-	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| history (events) | clients | offered | commands/s | command p50 | command p99 | failed | progress p50 (HTTP) | progress p99 (HTTP) | progress p99 (model) | CPU/command | load avg | seeding events/s |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %d | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %.0f |\n",
-			r.History, r.Clients, r.CommandsPerS, ms(r.CmdP50), ms(r.CmdP99), r.Failed,
+		offered := "closed loop"
+		if r.Rate > 0 {
+			offered = fmt.Sprintf("%.0f/s", r.Rate)
+		}
+		fmt.Fprintf(&b, "| %d | %d | %s | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %.0f |\n",
+			r.History, r.Clients, offered, r.CommandsPerS, ms(r.CmdP50), ms(r.CmdP99), r.Failed,
 			ms(r.QueryP50), ms(r.QueryP99), ms(r.QueryModelP99), ms(r.CPUPerCommand), r.LoadAverage, r.SeedRate)
 	}
 	if len(results) == 2 && results[0].QueryP99 > 0 && results[0].QueryModelP99 > 0 {
@@ -138,7 +153,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float
 
 // load runs one history size.
 func (m *Main) load(ctx context.Context, cfg loadConfig) (loadResult, error) {
-	res := loadResult{Clients: cfg.clients}
+	res := loadResult{Clients: cfg.clients, Rate: cfg.rate}
 	dir := cfg.data
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "csc-loadgen-*")
@@ -216,8 +231,14 @@ func (m *Main) load(ctx context.Context, cfg loadConfig) (loadResult, error) {
 	cpuStart, cpuKnown := processCPU()
 	start := time.Now()
 	for c := range cfg.clients {
+		var p *pacer
+		if cfg.rate > 0 {
+			// Each client sends every clients/rate seconds; their schedules are spread evenly.
+			interval := time.Duration(float64(cfg.clients) / cfg.rate * float64(time.Second))
+			p = &pacer{next: start.Add(interval * time.Duration(c) / time.Duration(cfg.clients)), interval: interval, sleep: sleepCtx(loadCtx)}
+		}
 		labelled("commands", func() {
-			lat, fails := lg.commands(loadCtx, domain.FoundingCities()[c%7].ID)
+			lat, fails := lg.commands(loadCtx, domain.FoundingCities()[c%7].ID, p)
 			failed.Add(int64(fails))
 			mu.Lock()
 			cmdLat = append(cmdLat, lat...)
@@ -378,13 +399,51 @@ func newLoadBodies(today time.Time) (loadBodies, error) {
 	return b, nil
 }
 
+// pacer spaces one client's commands in the open loop (loadConfig.rate).
+type pacer struct {
+	next     time.Time           // when the next command is due
+	interval time.Duration       // between two commands
+	sleep    func(time.Duration) // waits (sleepCtx)
+}
+
+// wait waits until the next command is due, unless it is already late, and returns the time it was
+// due: the start of its latency. A client that falls behind sends at once, and its commands keep
+// their schedule, so the time they spent waiting for an earlier answer counts in their latency (no
+// "coordinated omission").
+func (p *pacer) wait(now time.Time) time.Time {
+	due := p.next
+	if d := due.Sub(now); d > 0 {
+		p.sleep(d)
+	}
+	p.next = due.Add(p.interval)
+	return due
+}
+
+// sleepCtx sleeps for d, or until ctx ends.
+func sleepCtx(ctx context.Context) func(time.Duration) {
+	return func(d time.Duration) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
 // commands runs item lifecycles for city until ctx ends: propose, approve, start, ten updates,
-// complete. It returns the latency of every command answered 2xx and the number of failures.
-func (lc *loadClient) commands(ctx context.Context, city string) (lat []time.Duration, failed int) {
+// complete, one after the other, or on p's schedule when p is not nil. It returns the latency of
+// every command answered 2xx and the number of failures.
+func (lc *loadClient) commands(ctx context.Context, city string, p *pacer) (lat []time.Duration, failed int) {
 	c := lc.conn()
 	defer c.close()
 	do := func(path string, body []byte) (string, bool) {
 		t := time.Now()
+		if p != nil {
+			if t = p.wait(t); ctx.Err() != nil {
+				return "", false
+			}
+		}
 		id, err := c.post(ctx, path, body)
 		if err != nil {
 			if ctx.Err() == nil {

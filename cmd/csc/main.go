@@ -3,7 +3,7 @@
 //
 //	csc serve [--addr :8080] [--data ./csc-data] [--store URL] [--log-level info] [--demo]
 //	csc token issue --role R [--city C] [--subject S] [--ttl D] [--data DIR]
-//	csc loadgen [--events N] [--clients 64] [--duration 10s] [--out FILE]
+//	csc loadgen [--events N] [--clients 64] [--duration 10s] [--rate R] [--out FILE]
 //	csc bench [--out BENCHMARKS.md] [--quick] [--only NAME,...]
 //	csc replay [--as-of T | --position P] [--format table|json] [--matrix] [--items] [--store URL] [--data DIR] [--quiet]
 //	csc verify [--file EXPORT.jsonl] [--store URL] [--data DIR] [--quiet]

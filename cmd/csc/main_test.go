@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -428,31 +429,80 @@ func TestSignalShutdown(t *testing.T) {
 	}
 }
 
-// TestLoadgen runs the load generator briefly: it must seed, serve, and complete commands without
-// failures (its figures are not asserted: the machines are shared).
+// TestLoadgen runs the load generator briefly, in the closed loop and at an offered rate: it must seed,
+// serve, and complete commands without failures (its figures are not asserted: the machines are shared).
 func TestLoadgen(t *testing.T) {
-	m, logs, out := testMain(map[string]string{})
-	outFile := filepath.Join(t.TempDir(), "bench.md")
-	err := m.Run(context.Background(), []string{"loadgen", "--events", "200", "--clients", "4", "--duration", "300ms", "--out", outFile})
-	if err != nil {
-		t.Fatalf("loadgen: %v\n%s", err, logs)
+	for _, tt := range []struct {
+		args    []string
+		offered string
+	}{
+		{nil, "closed loop"},
+		{[]string{"--rate", "200"}, "200/s"},
+	} {
+		t.Run(tt.offered, func(t *testing.T) {
+			m, logs, out := testMain(map[string]string{})
+			outFile := filepath.Join(t.TempDir(), "bench.md")
+			args := append([]string{"loadgen", "--events", "200", "--clients", "4", "--duration", "300ms", "--out", outFile}, tt.args...)
+			if err := m.Run(context.Background(), args); err != nil {
+				t.Fatalf("loadgen: %v\n%s", err, logs)
+			}
+			table := out.String()
+			file, err := os.ReadFile(outFile)
+			if err != nil || string(file) != table {
+				t.Errorf("--out holds %q (%v), stdout %q", file, err, table)
+			}
+			var history, clients, failed int
+			var offered string
+			var rate float64
+			for _, line := range strings.Split(table, "\n") {
+				fields := strings.Split(line, "|")
+				if len(fields) < 8 {
+					continue
+				}
+				if _, err := fmt.Sscanf(fields[1]+fields[2], "%d %d", &history, &clients); err != nil {
+					continue
+				}
+				offered = strings.TrimSpace(fields[3])
+				fmt.Sscanf(strings.TrimSpace(fields[4]), "%f", &rate)
+				fmt.Sscanf(strings.TrimSpace(fields[7]), "%d", &failed)
+				break
+			}
+			if history < 200 || clients != 4 || offered != tt.offered || rate <= 0 || failed != 0 {
+				t.Errorf("loadgen table: history %d, clients %d, offered %q, rate %f, failed %d:\n%s", history, clients, offered, rate, failed, table)
+			}
+		})
 	}
-	table := out.String()
-	file, err := os.ReadFile(outFile)
-	if err != nil || string(file) != table {
-		t.Errorf("--out holds %q (%v), stdout %q", file, err, table)
+}
+
+// TestPacer checks the open loop's schedule: a client on time waits for its command's turn; a late
+// one sends at once, and its command's latency starts when it was due, not when it was sent.
+func TestPacer(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	var slept []time.Duration
+	p := &pacer{next: t0, interval: 10 * time.Millisecond, sleep: func(d time.Duration) { slept = append(slept, d) }}
+	steps := []struct {
+		now      time.Time
+		due      time.Time
+		sleepFor time.Duration // 0: no sleep
+	}{
+		{t0.Add(-3 * time.Millisecond), t0, 3 * time.Millisecond},                            // early: waits its turn
+		{t0.Add(10 * time.Millisecond), t0.Add(10 * time.Millisecond), 0},                    // exactly on time
+		{t0.Add(35 * time.Millisecond), t0.Add(20 * time.Millisecond), 0},                    // late: sends at once, latency from 20 ms
+		{t0.Add(36 * time.Millisecond), t0.Add(30 * time.Millisecond), 0},                    // still behind: the schedule holds
+		{t0.Add(39 * time.Millisecond), t0.Add(40 * time.Millisecond), 1 * time.Millisecond}, // caught up
 	}
-	var history, clients, failed int
-	var rate float64
-	for _, line := range strings.Split(table, "\n") {
-		if n, _ := fmt.Sscanf(line, "| %d | %d | %f |", &history, &clients, &rate); n == 3 {
-			fields := strings.Split(line, "|")
-			fmt.Sscanf(strings.TrimSpace(fields[6]), "%d", &failed)
-			break
+	for i, st := range steps {
+		slept = nil
+		if due := p.wait(st.now); !due.Equal(st.due) {
+			t.Errorf("step %d: due %v, want %v", i, due.Sub(t0), st.due.Sub(t0))
 		}
-	}
-	if history < 200 || clients != 4 || rate <= 0 || failed != 0 {
-		t.Errorf("loadgen table: history %d, clients %d, rate %f, failed %d:\n%s", history, clients, rate, failed, table)
+		var want []time.Duration
+		if st.sleepFor > 0 {
+			want = []time.Duration{st.sleepFor}
+		}
+		if !slices.Equal(slept, want) {
+			t.Errorf("step %d: slept %v, want %v", i, slept, want)
+		}
 	}
 }
 
@@ -514,6 +564,7 @@ func TestUsageAndHelp(t *testing.T) {
 		{[]string{"loadgen", "--bogus"}, "flag provided but not defined: -bogus (run csc loadgen -h"},
 		{[]string{"loadgen", "--events", "0", "--clients", "1", "--duration", "1ms", "x"}, `unexpected arguments ["x"]`},
 		{[]string{"loadgen", "--events", "many"}, `--events: "many"`},
+		{[]string{"loadgen", "--rate", "-5"}, "--rate must be a number of commands/s"},
 		{[]string{"bench", "x"}, `unexpected arguments ["x"] (run csc bench -h`},
 		{[]string{"bench", "--only", "nope"}, `unknown measurement "nope"`},
 		{[]string{"replay", "--bogus"}, "flag provided but not defined: -bogus (run csc replay -h"},
