@@ -202,7 +202,7 @@ func (f peerBenchFile) measurement() benchMeasurement {
 	return benchMeasurement{name: "peer", about: about}
 }
 
-// addRows returns rows with the peer's rows after the last durable appends row (at the end when
+// addRows returns rows with the peer's rows after the last appends row, durable or ceiling (at the end when
 // there is none), and reports each on progress as the measured rows are.
 func (p *peerBench) addRows(rows []benchRow, progress io.Writer) []benchRow {
 	if p == nil {
@@ -213,7 +213,7 @@ func (p *peerBench) addRows(rows []benchRow, progress io.Writer) []benchRow {
 	}
 	at := len(rows)
 	for i, r := range rows {
-		if strings.HasPrefix(r.Key, "appends/") {
+		if strings.HasPrefix(r.Key, "appends/") || strings.HasPrefix(r.Key, "appends-ceiling/") {
 			at = i + 1
 		}
 	}

@@ -60,12 +60,12 @@ func TestReadPeerBenchRows(t *testing.T) {
 
 	// In a report: after the appends rows, the description after the appends one.
 	var progress bytes.Buffer
-	rows := p.addRows([]benchRow{{Key: "fsync"}, {Key: "appends/modernc/1"}, {Key: "appends/modernc/64"}, {Key: "engine/modernc/1"}}, &progress)
+	rows := p.addRows([]benchRow{{Key: "fsync"}, {Key: "appends/modernc/1"}, {Key: "appends/modernc/64"}, {Key: "appends-ceiling/modernc/64"}, {Key: "engine/modernc/1"}}, &progress)
 	var keys []string
 	for _, r := range rows {
 		keys = append(keys, r.Key)
 	}
-	wantKeys := []string{"fsync", "appends/modernc/1", "appends/modernc/64", "peer/modernc/1", "peer/modernc/1/ours", "peer/modernc/64", "peer/modernc/64/ours", "engine/modernc/1"}
+	wantKeys := []string{"fsync", "appends/modernc/1", "appends/modernc/64", "appends-ceiling/modernc/64", "peer/modernc/1", "peer/modernc/1/ours", "peer/modernc/64", "peer/modernc/64/ours", "engine/modernc/1"}
 	if diff := cmp.Diff(wantKeys, keys); diff != "" {
 		t.Errorf("row order (-want +got):\n%s", diff)
 	}

@@ -43,7 +43,7 @@ func TestBenchRunsEveryMeasurement(t *testing.T) {
 
 	want := []string{"fsync"}
 	for _, drv := range sqlite.Drivers() {
-		want = append(want, "appends/"+drv+"/1", "appends/"+drv+"/64")
+		want = append(want, "appends/"+drv+"/1", "appends/"+drv+"/64", "appends-ceiling/"+drv+"/64")
 	}
 	for _, drv := range sqlite.Drivers() {
 		want = append(want, "engine/"+drv+"/1", "engine/"+drv+"/64")
