@@ -99,8 +99,8 @@ func (m *Main) runLoadgen(ctx context.Context, args []string) error {
 	if *clients < 1 || *duration <= 0 {
 		return usagef("loadgen: --clients and --duration must be positive")
 	}
-	if *rate < 0 || math.IsNaN(*rate) || math.IsInf(*rate, 0) {
-		return usagef("loadgen: --rate must be a number of commands/s, or 0 for the closed loop")
+	if math.IsNaN(*rate) || math.IsInf(*rate, 0) || *rate < 0 || (*rate > 0 && *rate < 0.001) {
+		return usagef("loadgen: --rate must be a number of commands/s (at least 0.001), or 0 for the closed loop")
 	}
 	var results []loadResult
 	for _, n := range sizes {

@@ -565,6 +565,8 @@ func TestUsageAndHelp(t *testing.T) {
 		{[]string{"loadgen", "--events", "0", "--clients", "1", "--duration", "1ms", "x"}, `unexpected arguments ["x"]`},
 		{[]string{"loadgen", "--events", "many"}, `--events: "many"`},
 		{[]string{"loadgen", "--rate", "-5"}, "--rate must be a number of commands/s"},
+		{[]string{"loadgen", "--rate", "1e-9"}, "--rate must be a number of commands/s"},
+		{[]string{"loadgen", "--rate", "NaN"}, "--rate must be a number of commands/s"},
 		{[]string{"bench", "x"}, `unexpected arguments ["x"] (run csc bench -h`},
 		{[]string{"bench", "--only", "nope"}, `unknown measurement "nope"`},
 		{[]string{"replay", "--bogus"}, "flag provided but not defined: -bogus (run csc replay -h"},

@@ -72,9 +72,9 @@ type Options struct {
 	// process) before failing with ErrLocked; DefaultBusyTimeout when 0.
 	BusyTimeout time.Duration
 
-	// noFsync makes the writer skip the fsync of its commits, which are then not durable. Only this
-	// package's benchmarks set it (BenchmarkAppendCeiling), to measure what the writer can do when
-	// durability costs nothing: the ceiling of any group commit on this CPU.
+	// noFsync makes the writer skip the fsync of its commits, which are then not durable. Only the
+	// measurements of this package set it (MeasureAppendCeiling, BenchmarkAppendCeiling), to measure
+	// what the writer can do when durability costs nothing: the ceiling of any group commit on this CPU.
 	noFsync bool
 }
 
